@@ -1,0 +1,56 @@
+// OpenMP helpers for the CPU drivers. Work is split into chunks aligned to
+// kLanes rows; every result is a function of the row index only, so the
+// output never depends on the number of threads.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+// Compile the hot loops twice (AVX2 and baseline x86-64) and pick at load
+// time, so that one wheel is fast on new CPUs and still runs on old ones.
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
+#define RSFAST_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define RSFAST_CLONES
+#endif
+
+namespace rsfast::cpu {
+
+constexpr int64_t kLanes = 16;
+// Below this many rows a single thread is faster than waking the pool.
+constexpr int64_t kParallelMinRows = 1 << 15;
+constexpr int kMaxThreads = 256;
+
+inline int threads_for(int64_t m) {
+#ifdef _OPENMP
+  if (m < kParallelMinRows) return 1;
+  return std::max(1, std::min(kMaxThreads, omp_get_max_threads()));
+#else
+  (void)m;
+  return 1;
+#endif
+}
+
+// Rows [begin, end) of chunk t out of n, boundaries on multiples of kLanes.
+inline void chunk_range(int64_t m, int t, int n, int64_t& begin, int64_t& end) {
+  const int64_t blocks = (m + kLanes - 1) / kLanes;
+  begin = std::min(m, blocks * t / n * kLanes);
+  end = std::min(m, blocks * (t + 1) / n * kLanes);
+}
+
+// Calls f(lo, hi_word, count) on pieces of [begin, end) inside which the high
+// 32 bits of the row index are constant and count < 2^31, so that SIMD lanes
+// and counters stay 32 bits wide.
+template <typename F>
+inline void for_each_piece(int64_t begin, int64_t end, F&& f) {
+  constexpr int64_t kPiece = int64_t(1) << 30;
+  while (begin < end) {
+    const int64_t limit = std::min(end, std::min(begin + kPiece, ((begin >> 32) + 1) << 32));
+    f(begin, (uint32_t)((uint64_t)begin >> 32), (uint32_t)(limit - begin));
+    begin = limit;
+  }
+}
+
+}  // namespace rsfast::cpu

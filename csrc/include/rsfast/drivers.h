@@ -1,0 +1,61 @@
+// Entry points of the CPU and CUDA drivers: raw pointers and sizes only, so
+// that csrc/bindings.cpp is the one file that knows about Python.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace rsfast {
+
+struct ProposeArgs {
+  int kind;        // ProposalKind
+  int dtype;       // DType of parameters and outputs
+  int64_t dim;     // D
+  int64_t ncomp;   // K for MixtureNormal, else 1
+  int64_t m;       // rows to draw
+  uint64_t seed;
+  uint32_t offset;
+  const void* a;   // see ProposalParams in propose.h
+  const void* b;
+  const void* c;
+  const void* cdf;
+  void* x;         // [m, D] out
+  void* log_q;     // [m] out
+};
+
+struct AcceptArgs {
+  int dtype;             // DType of log_p and log_q
+  int64_t m;             // candidate rows
+  int64_t row_bytes;     // bytes of one row of x / out (any element type)
+  int64_t capacity;      // rows that fit in out
+  const void* x;         // [m, row_bytes] candidates, contiguous
+  const void* log_p;     // [m]
+  const void* log_q;     // [m]
+  double log_M;
+  uint64_t seed;
+  uint32_t offset;
+  void* out;             // [capacity, row_bytes], appended at counts[kAccepted]
+  int64_t* counts;       // [kNumCounts], accumulated
+  double* max_log_ratio; // [1], running max of log p - log q
+  void* scratch;         // accept_compact_scratch_bytes(m) bytes
+};
+
+namespace cpu {
+void propose(const ProposeArgs& args);
+void accept_compact(const AcceptArgs& args);
+int64_t accept_compact_scratch_bytes(int64_t m);
+int max_threads();
+void set_max_threads(int n);
+bool openmp();
+}  // namespace cpu
+
+namespace cuda {
+bool compiled();
+std::string archs();
+// Number of usable devices; on 0, `why` says what failed.
+int device_count(std::string& why);
+void propose(const ProposeArgs& args, int device, void* stream);
+void accept_compact(const AcceptArgs& args, int device, void* stream);
+int64_t accept_compact_scratch_bytes(int64_t m);
+}  // namespace cuda
+
+}  // namespace rsfast

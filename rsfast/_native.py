@@ -1,0 +1,151 @@
+"""The bridge to ``rsfast._C``: tensors in, raw pointers, sizes, dtype codes out.
+
+Only this module and :mod:`rsfast.ops` touch the native module. Memory is always
+allocated by torch here (its caching allocator owns it, scratch space included);
+the native side only fills it, on the stream it is handed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import torch
+
+# Idle OpenMP workers of our pool must not spin while torch's own pool runs the
+# user's target between two of our calls (2 pools, few cores). Set before the
+# native module loads its OpenMP runtime; the user's value wins.
+os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+
+from . import _C  # noqa: E402
+
+DTYPE_CODES = {torch.float32: 0, torch.float64: 1}
+PROPOSAL_KINDS = {"normal": 0, "uniform": 1, "mixture_normal": 2}
+COUNT_SLOTS = ("accepted", "nan", "overweight", "posinf")
+
+
+def dtype_code(dtype: torch.dtype, name: str) -> int:
+    """Native dtype code of a floating dtype; TypeError naming ``name`` otherwise."""
+    try:
+        return DTYPE_CODES[dtype]
+    except KeyError:
+        raise TypeError(f"{name}: dtype must be float32 or float64, got {dtype}") from None
+
+
+def device_args(t: torch.Tensor) -> tuple[int, int]:
+    """(device index or -1 for the CPU, cudaStream_t as an int) for a kernel launch on ``t``'s device."""
+    if t.device.type == "cpu":
+        _follow_torch_threads()
+        return -1, 0
+    if t.device.type == "cuda":
+        if not cuda_usable():
+            raise RuntimeError(f"rsfast CUDA kernels are not usable: {cuda_status()[1]}")
+        index = t.device.index if t.device.index is not None else torch.cuda.current_device()
+        return index, torch.cuda.current_stream(index).cuda_stream
+    raise ValueError(f"rsfast kernels run on cpu or cuda tensors, got device {t.device}")
+
+
+_threads = 0
+
+
+def _follow_torch_threads() -> None:
+    """The CPU kernels use as many threads as torch does (torch.set_num_threads applies to rsfast)."""
+    global _threads
+    n = torch.get_num_threads()
+    if n != _threads:
+        _C.set_num_threads(n)
+        _threads = n
+
+
+def ptr(t: torch.Tensor | None) -> int:
+    return 0 if t is None else t.data_ptr()
+
+
+_cuda_status: tuple[bool, str] | None = None
+
+
+def cuda_status() -> tuple[bool, str]:
+    """(usable, why not): CUDA kernels compiled, a device visible to them, and torch sees CUDA."""
+    global _cuda_status
+    if _cuda_status is None:
+        if not _C.build_info()["cuda_compiled"]:
+            _cuda_status = (False, "rsfast was built without CUDA kernels (no nvcc at build time)")
+        else:
+            count, why = _C.cuda_device_count()
+            if count == 0:
+                _cuda_status = (False, why or "no CUDA device")
+            elif not torch.cuda.is_available():
+                _cuda_status = (False, "torch was built without CUDA or sees no device")
+            else:
+                _cuda_status = (True, "")
+    return _cuda_status
+
+
+def cuda_usable() -> bool:
+    return cuda_status()[0]
+
+
+def build_info() -> dict[str, Any]:
+    """What was compiled and what is usable here.
+
+    Keys: ``version``, ``cuda_compiled`` (bool), ``cuda_archs`` (list of ints),
+    ``openmp`` (bool), ``openmp_threads`` (int), ``cuda_usable`` (bool),
+    ``cuda_unusable_reason`` (str, only when not usable), ``torch`` (version).
+    """
+    from . import __version__
+
+    _follow_torch_threads()
+    info = dict(_C.build_info())
+    info["version"] = __version__
+    info["cuda_archs"] = [int(a) for a in info["cuda_archs"].split(",") if a]
+    usable, why = cuda_status()
+    info["cuda_usable"] = usable
+    if not usable:
+        info["cuda_unusable_reason"] = why
+    info["torch"] = torch.__version__
+    return info
+
+
+def propose_into(
+    kind: str, params: list[torch.Tensor], m: int, seed: int, offset: int, x: torch.Tensor, log_q: torch.Tensor
+) -> None:
+    """Fill x [m, D] and log_q [m] from the derived parameters of :func:`rsfast.ops.propose`."""
+    device, stream = device_args(x)
+    a, b, c, cdf = (params + [None] * 4)[:4]
+    dim = x.shape[1]
+    ncomp = c.shape[0] if kind == "mixture_normal" else 1
+    _C.propose(
+        PROPOSAL_KINDS[kind], DTYPE_CODES[x.dtype], dim, ncomp, m, seed, offset,
+        ptr(a), ptr(b), ptr(c), ptr(cdf), ptr(x), ptr(log_q), device, stream,
+    )  # fmt: skip
+
+
+def accept_compact_into(
+    x: torch.Tensor,
+    log_p: torch.Tensor,
+    log_q: torch.Tensor,
+    log_M: float,
+    seed: int,
+    offset: int,
+    out: torch.Tensor,
+    counts: torch.Tensor,
+    max_log_ratio: torch.Tensor,
+    scratch: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Run the accept_compact kernel; arguments already validated by :mod:`rsfast.ops` or the engine.
+
+    ``scratch`` (uint8, on x's device) is reused when it is large enough; the scratch used is returned so
+    that a loop can pass it back next round.
+    """
+    device, stream = device_args(x)
+    m = x.shape[0]
+    row_bytes = math.prod(x.shape[1:]) * x.element_size()
+    need = _C.accept_compact_scratch_bytes(m, device)
+    if scratch is None or scratch.numel() < need:
+        scratch = torch.empty(need, dtype=torch.uint8, device=x.device)
+    _C.accept_compact(
+        DTYPE_CODES[log_p.dtype], m, row_bytes, out.shape[0], ptr(x), ptr(log_p), ptr(log_q), float(log_M),
+        seed, offset, ptr(out), ptr(counts), ptr(max_log_ratio), ptr(scratch), device, stream,
+    )  # fmt: skip
+    return scratch

@@ -1,0 +1,260 @@
+"""Pure-torch twins of the native kernels, and the baseline samplers.
+
+* :func:`propose` and :func:`accept_compact` implement the same streams as the
+  kernels (Philox4x32-10 written with int64 tensor arithmetic, the same
+  word-to-uniform maps, Box-Muller with torch's log/sin/cos): the test oracle.
+  They agree with the kernels to float rounding (a decision can differ only
+  where log u and log p - log q - log M agree to an ulp).
+* :func:`sample_torch_loop` is the carefully vectorised torch sampler (torch's
+  own RNG, batches sized by the acceptance seen, mask, concatenate) and
+  :func:`sample_per_sample` the textbook loop (one candidate at a time): the
+  benchmark baselines.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+from torch.distributions import Distribution
+
+from . import ops
+from .proposals import MixtureNormal, Normal, Proposal, Uniform
+
+_M0, _M1 = 0xD2511F53, 0xCD9E8D57
+_W0, _W1 = 0x9E3779B9, 0xBB67AE85
+_MASK32 = 0xFFFFFFFF
+_LOG_2PI = math.log(2 * math.pi)
+
+
+def _mulhilo(a: int, b: Tensor) -> tuple[Tensor, Tensor]:
+    """(hi, lo) 32-bit words of a * b for a 32-bit constant a and int64 tensor b of 32-bit values,
+    without overflowing int64 (b split into 16-bit halves)."""
+    b_lo = b & 0xFFFF
+    b_hi = b >> 16
+    t1 = a * b_lo  # < 2**48
+    t2 = a * b_hi  # < 2**48
+    low_sum = t1 + ((t2 & 0xFFFF) << 16)
+    lo = low_sum & _MASK32
+    hi = (t2 >> 16) + (low_sum >> 32)
+    return hi & _MASK32, lo
+
+
+def philox4x32_10(counter: Tensor, key: tuple[int, int]) -> Tensor:
+    """Philox4x32-10 of int64 counters [..., 4] (32-bit values) under key (k0, k1) -> [..., 4]."""
+    c0, c1, c2, c3 = (counter[..., i].to(torch.int64) for i in range(4))
+    k0, k1 = key
+    for r in range(10):
+        if r:
+            k0 = (k0 + _W0) & _MASK32
+            k1 = (k1 + _W1) & _MASK32
+        hi0, lo0 = _mulhilo(_M0, c0)
+        hi1, lo1 = _mulhilo(_M1, c2)
+        c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
+    return torch.stack([c0, c1, c2, c3], -1)
+
+
+def philox_block(seed: int, stream: Tensor, offset: int, block: int) -> Tensor:
+    """Block ``block`` of streams ``stream`` (int64 [...]) at ``offset``: counter
+    (block, stream_lo, stream_hi, offset), key (seed_lo, seed_hi) -> [..., 4] words."""
+    stream = stream.to(torch.int64)
+    ctr = torch.stack(
+        [torch.full_like(stream, block), stream & _MASK32, (stream >> 32) & _MASK32, torch.full_like(stream, offset)],
+        -1,
+    )
+    return philox4x32_10(ctr, (seed & _MASK32, (seed >> 32) & _MASK32))
+
+
+def u01_f24(w: Tensor) -> Tensor:
+    """(0, 1) on the 2^-24 grid, float32."""
+    return (w >> 8).to(torch.float32) * 2.0**-24 + 2.0**-25
+
+
+def u01_log_arg(w: Tensor) -> Tensor:
+    """(0, 1], 31-bit resolution near 0, float32 (argument of log)."""
+    return ((w >> 1).to(torch.float32) + 0.5) * 2.0**-31
+
+
+def u01_f53(hi: Tensor, lo: Tensor) -> Tensor:
+    """(0, 1) on the 2^-53 grid from two words, float64."""
+    k = ((hi >> 5) << 26) | (lo >> 6)
+    return (k.to(torch.float64) + 0.5) * 2.0**-53
+
+
+def _normals(words: Tensor, dtype: torch.dtype) -> Tensor:
+    """Box-Muller normals of blocks [..., 4]: 4 per block in float32, 2 in float64."""
+    two_pi = 2 * math.pi
+    if dtype == torch.float32:
+        out = []
+        for a, b in ((0, 1), (2, 3)):
+            rad = torch.sqrt(-2.0 * torch.log(u01_log_arg(words[..., a])))
+            ang = two_pi * u01_f24(words[..., b])
+            out += [rad * torch.cos(ang), rad * torch.sin(ang)]
+        return torch.stack(out, -1)
+    u = u01_f53(words[..., 0], words[..., 1])
+    t = u01_f53(words[..., 2], words[..., 3])
+    rad = torch.sqrt(-2.0 * torch.log(u))
+    return torch.stack([rad * torch.cos(two_pi * t), rad * torch.sin(two_pi * t)], -1)
+
+
+def _uniforms(words: Tensor, dtype: torch.dtype) -> Tensor:
+    if dtype == torch.float32:
+        return u01_f24(words)
+    return torch.stack([u01_f53(words[..., 0], words[..., 1]), u01_f53(words[..., 2], words[..., 3])], -1)
+
+
+def _per_block(dtype: torch.dtype) -> int:
+    return 4 if dtype == torch.float32 else 2
+
+
+def _draw_values(kind: str, seed: int, rows: Tensor, offset: int, first: int, dim: int, dtype: torch.dtype) -> Tensor:
+    """[m, dim] normals or uniforms of the streams ``rows``, blocks first, first + 1, ..."""
+    v = _per_block(dtype)
+    cols = []
+    for b in range((dim + v - 1) // v):
+        words = philox_block(seed, rows, offset, first + b)
+        cols.append(_normals(words, dtype) if kind == "normal" else _uniforms(words, dtype))
+    return torch.cat(cols, -1)[:, :dim].to(dtype)
+
+
+def propose(kind: str, params: list[Tensor], m: int, seed: int, offset: int) -> tuple[Tensor, Tensor]:
+    """Twin of :func:`rsfast.ops.propose` (same streams)."""
+    ref = params[-1]
+    dtype, device = ref.dtype, ref.device
+    rows = torch.arange(m, device=device, dtype=torch.int64)
+    d = ops.derived_params(kind, params)
+    if kind == "uniform":
+        low, width, const = d
+        u = _draw_values("uniform", seed, rows, offset, 0, low.shape[0], dtype)
+        return low + width * u, const.expand(m).clone()
+    if kind == "normal":
+        loc, scale, const = d
+        z = _draw_values("normal", seed, rows, offset, 0, loc.shape[0], dtype)
+        return loc + scale * z, const - 0.5 * (z * z).sum(-1)
+    loc, scale, const, cdf = d
+    u = _uniforms(philox_block(seed, rows, offset, 0), dtype)[..., 0].to(dtype)
+    comp = (u.unsqueeze(-1) >= cdf[:-1]).sum(-1)
+    z = _draw_values("normal", seed, rows, offset, 1, loc.shape[1], dtype)
+    x = loc[comp] + scale[comp] * z
+    zz = (x.unsqueeze(1) - loc) / scale
+    return x, torch.logsumexp(const - 0.5 * (zz * zz).sum(-1), -1)
+
+
+def log_uniform_accept(seed: int, m: int, offset: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """log u of rows 0..m-1 as accept_compact draws them."""
+    words = philox_block(seed, torch.arange(m, device=device), offset, 0)
+    if dtype == torch.float32:
+        return torch.log(u01_log_arg(words[..., 0]))
+    return torch.log(u01_f53(words[..., 0], words[..., 1]))
+
+
+def accept_compact(
+    x: Tensor,
+    log_p: Tensor,
+    log_q: Tensor,
+    log_M: float,
+    seed: int,
+    offset: int,
+    out: Tensor,
+    counts: Tensor,
+    max_log_ratio: Tensor,
+) -> None:
+    """Twin of :func:`rsfast.ops.accept_compact` (same streams, same mutations)."""
+    m = x.shape[0]
+    ratio = log_p - log_q
+    nan = torch.isnan(ratio)
+    posinf = log_p == math.inf
+    log_M_t = torch.tensor(log_M, dtype=log_p.dtype).item()  # rounded to the dtype, as the kernel does
+    log_u = log_uniform_accept(seed, m, offset, log_p.dtype, x.device)
+    accept = ~nan & ~posinf & (log_u < ratio - log_M_t)
+    over = ~nan & (ratio > log_M_t)
+    kept = x[accept]
+    base = int(counts[0])
+    room = max(0, out.shape[0] - base)
+    out[base : base + min(room, kept.shape[0])] = kept[:room]
+    counts += torch.tensor(
+        [int(accept.sum()), int(nan.sum()), int(over.sum()), int(posinf.sum())], dtype=torch.int64, device=counts.device
+    )
+    if m:
+        seen = torch.where(nan, torch.full_like(ratio, -math.inf), ratio).max().to(torch.float64)
+        max_log_ratio.copy_(torch.maximum(max_log_ratio, seen.reshape(1)))
+
+
+# ---------------------------------------------------------------- baselines
+
+
+def _torch_draw(proposal: Proposal | Distribution, m: int, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+    """m candidates and log q with torch's own RNG, computed the cheapest way torch allows."""
+    if isinstance(proposal, Normal):
+        z = torch.randn((m, proposal.loc.shape[0]), generator=generator, dtype=proposal.dtype, device=proposal.device)
+        const = -torch.log(proposal.scale).sum() - 0.5 * proposal.loc.shape[0] * _LOG_2PI
+        return proposal.loc + proposal.scale * z, const - 0.5 * (z * z).sum(-1)
+    if isinstance(proposal, Uniform):
+        u = torch.rand((m, proposal.low.shape[0]), generator=generator, dtype=proposal.dtype, device=proposal.device)
+        width = proposal.high - proposal.low
+        return proposal.low + width * u, (-torch.log(width).sum()).expand(m)
+    if isinstance(proposal, MixtureNormal):
+        comp = torch.multinomial(torch.softmax(proposal.logits, 0), m, replacement=True, generator=generator)
+        z = torch.randn((m, proposal.loc.shape[1]), generator=generator, dtype=proposal.dtype, device=proposal.device)
+        x = proposal.loc[comp] + proposal.scale[comp] * z
+        return x, proposal.log_prob(x)
+    x = proposal.sample((m,))
+    lq = proposal.log_prob(x)
+    return x, (lq.reshape(m, -1).sum(1) if lq.dim() > 1 else lq)
+
+
+def sample_torch_loop(
+    log_target: Callable[[Tensor], Tensor],
+    proposal: Proposal | Distribution,
+    n: int,
+    log_M: float,
+    generator: torch.Generator | None = None,
+    max_proposals: int = 10**9,
+) -> Tensor:
+    """The vectorised pure-torch rejection sampler: batches sized from the acceptance seen so far
+    (10 % overshoot), accept by ``log u < log p - log q - log M``, keep by boolean mask, concatenate."""
+    chunks: list[Tensor] = []
+    got = used = 0
+    acc = 0.0
+    with torch.no_grad():
+        while got < n:
+            if used >= max_proposals:
+                raise RuntimeError(f"sample_torch_loop: no {n} samples within {max_proposals} proposals")
+            need = n - got
+            m = int(need / acc * 1.1) + 64 if acc > 0 else max(4 * need, 2 * used, 1024)
+            x, lq = _torch_draw(proposal, m, generator)
+            lp = log_target(x)
+            u = torch.rand(m, generator=generator, dtype=lp.dtype, device=lp.device)
+            keep = torch.log(u) < lp - lq - log_M
+            kept = x[keep]
+            chunks.append(kept)
+            got += kept.shape[0]
+            used += m
+            acc = got / used
+    return torch.cat(chunks)[:n]
+
+
+def sample_per_sample(
+    log_target: Callable[[Tensor], Tensor],
+    proposal: Proposal | Distribution,
+    n: int,
+    log_M: float,
+    generator: torch.Generator | None = None,
+    max_proposals: int = 10**8,
+) -> Tensor:
+    """The textbook loop: draw one x, accept when u * M * q(x) <= p(x), repeat until n accepted."""
+    M = math.exp(log_M)
+    out = []
+    used = 0
+    with torch.no_grad():
+        while len(out) < n:
+            if used >= max_proposals:
+                raise RuntimeError(f"sample_per_sample: no {n} samples within {max_proposals} proposals")
+            x, lq = _torch_draw(proposal, 1, generator)
+            used += 1
+            u = float(torch.rand((), generator=generator))
+            if u * M * math.exp(float(lq[0])) <= math.exp(float(log_target(x)[0])):
+                out.append(x[0])
+    return torch.stack(out) if out else torch.empty((0,))

@@ -1,0 +1,197 @@
+"""Torch custom ops of rsfast (namespace ``rsfast``), torch.compile-safe.
+
+Each op has a schema, a CPU and a CUDA implementation (the native kernels) and a
+fake kernel, so that ``torch.compile(fullgraph=True)`` traces through a round.
+Outputs have fixed capacity plus a device-side count: no output shape depends
+on data. The pure-torch twins of these ops are in :mod:`rsfast._reference`.
+
+Random numbers are pure functions of ``(seed, offset)``: ``seed`` in
+``[0, 2**63)`` keys Philox4x32-10, ``offset`` in ``[0, 2**32)`` names the call;
+the engine gives every call of a sampling run its own offset.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from . import _native
+
+__all__ = ["propose", "accept_compact", "derived_params", "PROPOSAL_PARAMS"]
+
+# Parameters of each built-in proposal kind, in the order ops.propose takes them.
+PROPOSAL_PARAMS = {
+    "normal": ("loc", "scale"),
+    "uniform": ("low", "high"),
+    "mixture_normal": ("logits", "loc", "scale"),
+}
+_LOG_2PI = math.log(2 * math.pi)
+_U32 = 2**32
+_SEED_LIMIT = 2**63
+
+
+def _check_seed_offset(seed: int, offset: int) -> None:
+    if not 0 <= seed < _SEED_LIMIT:
+        raise ValueError(f"seed must be in [0, 2**63), got {seed}")
+    if not 0 <= offset < _U32:
+        raise ValueError(f"offset must be in [0, 2**32), got {offset}")
+
+
+def _check_proposal(kind: str, params: list[Tensor]) -> tuple[int, int]:
+    """Validate shapes, dtypes and devices of a proposal's parameters; return (D, K)."""
+    if kind not in PROPOSAL_PARAMS:
+        raise ValueError(f"kind must be one of {sorted(PROPOSAL_PARAMS)}, got {kind!r}")
+    names = PROPOSAL_PARAMS[kind]
+    if len(params) != len(names):
+        raise ValueError(f"params of {kind!r} must be {list(names)}, got {len(params)} tensors")
+    ref = params[-1]
+    for name, p in zip(names, params):
+        if not isinstance(p, Tensor):
+            raise TypeError(f"{name} must be a Tensor, got {type(p).__name__}")
+        _native.dtype_code(p.dtype, name)
+        if p.dtype != ref.dtype or p.device != ref.device:
+            raise ValueError(f"{name}: all parameters must share dtype and device ({ref.dtype}, {ref.device})")
+    if kind == "mixture_normal":
+        logits, loc, scale = params
+        if loc.dim() != 2 or scale.shape != loc.shape or logits.shape != (loc.shape[0],):
+            raise ValueError(
+                f"mixture_normal needs logits [K], loc [K, D], scale [K, D]; got {tuple(logits.shape)}, "
+                f"{tuple(loc.shape)}, {tuple(scale.shape)}"
+            )
+        return loc.shape[1], loc.shape[0]
+    a, b = params
+    if a.dim() != 1 or b.shape != a.shape:
+        raise ValueError(f"{kind} needs {names[0]} [D] and {names[1]} [D]; got {tuple(a.shape)}, {tuple(b.shape)}")
+    return a.shape[0], 1
+
+
+def derived_params(kind: str, params: list[Tensor]) -> list[Tensor]:
+    """The arrays the propose kernel reads (see ``ProposalParams`` in propose.h), computed in torch on the
+    parameters' device so that no host synchronisation is needed."""
+    if kind == "normal":
+        loc, scale = params
+        const = -torch.log(scale).sum(0, keepdim=True) - 0.5 * loc.shape[0] * _LOG_2PI
+        return [loc.contiguous(), scale.contiguous(), const]
+    if kind == "uniform":
+        low, high = params
+        width = high - low
+        return [low.contiguous(), width.contiguous(), -torch.log(width).sum(0, keepdim=True)]
+    logits, loc, scale = params
+    logw = torch.log_softmax(logits, 0)
+    const = logw - torch.log(scale).sum(1) - 0.5 * loc.shape[1] * _LOG_2PI
+    cdf = torch.cumsum(torch.exp(logw), 0)
+    cdf = torch.cat([cdf[:-1], torch.ones_like(cdf[-1:])])  # the last component catches rounding
+    return [loc.contiguous(), scale.contiguous(), const.contiguous(), cdf]
+
+
+@torch.library.custom_op("rsfast::propose", mutates_args=(), device_types=("cpu", "cuda"))
+def propose(kind: str, params: list[Tensor], m: int, seed: int, offset: int) -> tuple[Tensor, Tensor]:
+    """Draw ``m`` rows of a built-in proposal and their log density, in one pass.
+
+    Args:
+        kind: ``"normal"`` (params loc [D], scale [D]; diagonal), ``"uniform"`` (low [D], high [D];
+            a box) or ``"mixture_normal"`` (logits [K], loc [K, D], scale [K, D]).
+        params: the tensors above, one floating dtype (float32 or float64) and device.
+        m: number of rows, >= 0.
+        seed, offset: the Philox key and call number.
+
+    Returns:
+        x [m, D] and log_q [m] (natural log of the normalised density at x), in the params' dtype.
+    """
+    dim, _ = _check_proposal(kind, params)
+    if m < 0:
+        raise ValueError(f"m must be >= 0, got {m}")
+    _check_seed_offset(seed, offset)
+    ref = params[-1]
+    x = torch.empty((m, dim), dtype=ref.dtype, device=ref.device)
+    log_q = torch.empty((m,), dtype=ref.dtype, device=ref.device)
+    if m > 0:
+        _native.propose_into(kind, derived_params(kind, params), m, seed, offset, x, log_q)
+    return x, log_q
+
+
+@propose.register_fake
+def _propose_fake(kind: str, params: list[Tensor], m: int, seed: int, offset: int) -> tuple[Tensor, Tensor]:
+    dim, _ = _check_proposal(kind, params)
+    ref = params[-1]
+    return ref.new_empty((m, dim)), ref.new_empty((m,))
+
+
+def _check_accept(
+    x: Tensor, log_p: Tensor, log_q: Tensor, out: Tensor, counts: Tensor, max_log_ratio: Tensor
+) -> None:
+    if x.dim() < 1:
+        raise ValueError("x must have a leading row dimension [m, ...]")
+    m = x.shape[0]
+    for name, t in (("log_p", log_p), ("log_q", log_q)):
+        if t.shape != (m,):
+            raise ValueError(f"{name} must have shape [{m}] (one value per row of x), got {tuple(t.shape)}")
+        _native.dtype_code(t.dtype, name)
+    if log_p.dtype != log_q.dtype:
+        raise TypeError(f"log_p and log_q must share a dtype, got {log_p.dtype} and {log_q.dtype}")
+    if out.dim() != x.dim() or out.shape[1:] != x.shape[1:] or out.dtype != x.dtype:
+        raise ValueError(
+            f"out must be [capacity, {', '.join(map(str, x.shape[1:]))}] of {x.dtype}, "
+            f"got {tuple(out.shape)} of {out.dtype}"
+        )
+    if counts.shape != (len(_native.COUNT_SLOTS),) or counts.dtype != torch.int64:
+        raise ValueError(f"counts must be int64 [{len(_native.COUNT_SLOTS)}], got {counts.dtype} {tuple(counts.shape)}")
+    if max_log_ratio.shape != (1,) or max_log_ratio.dtype != torch.float64:
+        raise ValueError(f"max_log_ratio must be float64 [1], got {max_log_ratio.dtype} {tuple(max_log_ratio.shape)}")
+    for name, t in (("log_p", log_p), ("log_q", log_q), ("out", out), ("counts", counts), ("max_log_ratio", max_log_ratio)):
+        if t.device != x.device:
+            raise ValueError(f"{name} is on {t.device} but x is on {x.device}")
+    for name, t in (("x", x), ("out", out)):
+        if not t.is_contiguous():
+            raise ValueError(f"{name} must be contiguous")
+
+
+@torch.library.custom_op(
+    "rsfast::accept_compact", mutates_args=("out", "counts", "max_log_ratio"), device_types=("cpu", "cuda")
+)
+def accept_compact(
+    x: Tensor,
+    log_p: Tensor,
+    log_q: Tensor,
+    log_M: float,
+    seed: int,
+    offset: int,
+    out: Tensor,
+    counts: Tensor,
+    max_log_ratio: Tensor,
+) -> None:
+    """Accept row i of x when ``log u_i < log_p[i] - log_q[i] - log_M`` and append the accepted rows, in
+    row order, to ``out`` at row ``counts[0]``; one pass, no host synchronisation.
+
+    Args:
+        x: candidates [m, *event] (any dtype, contiguous).
+        log_p, log_q: [m], one floating dtype. NaN log_p (or NaN ratio) rejects the row and counts it.
+        log_M: the envelope, natural log.
+        seed, offset: Philox key and call number; u_i comes from stream i.
+        out: [capacity, *event], x's dtype; rows past the capacity are dropped but still counted, so
+            ``out[:min(counts[0], capacity)]`` is always the first accepted rows in order.
+        counts: int64 [4], accumulated: accepted, NaN rows, overweight rows (log p - log q > log M),
+            rows with log p = +inf.
+        max_log_ratio: float64 [1], running maximum of log p - log q over non-NaN rows.
+    """
+    _check_accept(x, log_p, log_q, out, counts, max_log_ratio)
+    _check_seed_offset(seed, offset)
+    if x.shape[0] > 0:
+        _native.accept_compact_into(x, log_p, log_q, log_M, seed, offset, out, counts, max_log_ratio)
+
+
+@accept_compact.register_fake
+def _accept_compact_fake(
+    x: Tensor,
+    log_p: Tensor,
+    log_q: Tensor,
+    log_M: float,
+    seed: int,
+    offset: int,
+    out: Tensor,
+    counts: Tensor,
+    max_log_ratio: Tensor,
+) -> None:
+    _check_accept(x, log_p, log_q, out, counts, max_log_ratio)

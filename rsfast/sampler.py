@@ -1,0 +1,485 @@
+"""The generic rejection-sampling engine: ``rsfast.sample``.
+
+A round draws m candidates and their log q (the fused ``propose`` kernel for
+:mod:`rsfast.proposals`, torch for any ``torch.distributions`` object), asks the
+user's ``log_target`` for log p, and runs ``accept_compact``, which appends the
+accepted rows to the preallocated output at a device-side count. On CUDA a
+round never synchronises with the host; the engine reads the count once per
+batch of rounds sized from the acceptance seen so far. On the CPU rounds are
+kept cache-sized so that the user's torch code runs on data in cache.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Union
+
+import torch
+from torch import Tensor
+from torch.distributions import Distribution
+
+from . import _native, ops
+from ._random import check_generator, draw_seed, seeded_global_rng
+from .proposals import Proposal, Uniform
+
+__all__ = ["sample", "estimate_log_M", "SampleResult", "SamplingError", "OverweightWarning"]
+
+LogTarget = Callable[[Tensor], Tensor]
+ProposalLike = Union[Proposal, Distribution]
+
+#: ``log_M="auto"`` adds this to the largest log p - log q it finds (M grows by 10 %).
+AUTO_LOG_MARGIN = math.log(1.1)
+#: Pilot draws of ``log_M="auto"``.
+AUTO_PILOT_DRAWS = 1 << 16
+#: Starting points and Adam steps of the local maximisation of ``log_M="auto"``.
+AUTO_ASCENT_STARTS = 16
+AUTO_ASCENT_STEPS = 150
+#: Default ``max_proposals`` is ``max(DEFAULT_MIN_PROPOSALS, DEFAULT_PROPOSALS_PER_SAMPLE * n)``.
+DEFAULT_MIN_PROPOSALS = 10**8
+DEFAULT_PROPOSALS_PER_SAMPLE = 1000
+#: Hard bound on rounds of one call, whatever the other bounds.
+MAX_ROUNDS = 1_000_000
+# Rows per round: CPU rounds stay in cache (bytes of a row of x, log q, log p, flags, temporaries);
+# CUDA rounds are large, the count is read once per batch of rounds.
+_CPU_ROUND_BYTES = 1 << 21
+_CPU_ROUND_ROWS = (1 << 12, 1 << 16)
+_CUDA_ROUND_ROWS = (1 << 16, 1 << 22)
+_MIN_ROUND_ROWS = 256
+_OVERSHOOT = 1.1
+
+
+class SamplingError(RuntimeError):
+    """Sampling stopped before ``n`` samples: a bound was reached or the envelope was proved wrong.
+
+    Attributes: ``num_accepted``, ``num_proposals``, ``acceptance_rate`` (seen so far).
+    """
+
+    def __init__(self, message: str, num_accepted: int = 0, num_proposals: int = 0) -> None:
+        super().__init__(message)
+        self.num_accepted = num_accepted
+        self.num_proposals = num_proposals
+        self.acceptance_rate = num_accepted / num_proposals if num_proposals else 0.0
+
+
+class OverweightWarning(RuntimeWarning):
+    """Some proposals had log p - log q > log M: the envelope is wrong there and samples are biased."""
+
+
+@dataclass(repr=False)
+class SampleResult:
+    """What :func:`sample` returns.
+
+    Attributes:
+        samples: [n, *event_shape], iid from the normalised target (when ``num_overweight`` is 0).
+        log_M: the envelope used, natural log.
+        acceptance_rate: accepted / proposed over all rounds (an estimate of Z / M).
+        num_proposals: candidates drawn (pilot draws of ``log_M="auto"`` not included).
+        num_accepted: candidates accepted (may exceed n: the first n in order are kept).
+        num_rounds: propose-evaluate-accept rounds.
+        num_overweight: candidates with log p - log q > log M.
+        num_nan: candidates whose log p was NaN (rejected).
+        max_log_ratio: the largest log p - log q seen.
+        setup_seconds: time spent choosing log M (0 when given).
+        seconds: time spent sampling.
+    """
+
+    samples: Tensor
+    log_M: float
+    acceptance_rate: float
+    num_proposals: int
+    num_accepted: int
+    num_rounds: int
+    num_overweight: int
+    num_nan: int
+    max_log_ratio: float
+    setup_seconds: float
+    seconds: float
+
+    def __repr__(self) -> str:
+        s = self.samples
+        return (
+            f"SampleResult(samples=[{', '.join(map(str, s.shape))}] {str(s.dtype).replace('torch.', '')} "
+            f"on {s.device}, log_M={self.log_M:.4g}, acceptance_rate={self.acceptance_rate:.4g}, "
+            f"num_proposals={self.num_proposals:,}, num_rounds={self.num_rounds}, "
+            f"num_overweight={self.num_overweight}, num_nan={self.num_nan}, "
+            f"max_log_ratio={self.max_log_ratio:.4g}, seconds={self.seconds:.3g})"
+        )
+
+
+# ---------------------------------------------------------------- candidate sources
+
+
+class _Source:
+    """Draws (x [m, *event], log q [m]) for Philox (seed, offset) and scores log q differentiably."""
+
+    device: torch.device
+
+    def draw(self, m: int, seed: int, offset: int) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError  # defined by both sources below
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        raise NotImplementedError  # defined by both sources below
+
+
+class _KernelSource(_Source):
+    """A built-in proposal: the native propose kernel, derived parameters computed once per call."""
+
+    def __init__(self, proposal: Proposal) -> None:
+        self.proposal = proposal
+        self.device = proposal.device
+        self.derived = ops.derived_params(proposal.kind, proposal.params())
+
+    def draw(self, m: int, seed: int, offset: int) -> tuple[Tensor, Tensor]:
+        p = self.proposal
+        x = torch.empty((m, p.event_shape[0]), dtype=p.dtype, device=self.device)
+        lq = torch.empty((m,), dtype=p.dtype, device=self.device)
+        if m:
+            _native.propose_into(p.kind, self.derived, m, seed, offset, x, lq)
+        return x, lq
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        return self.proposal.log_prob(x)
+
+
+class _TorchSource(_Source):
+    """Any torch.distributions object; its batch dims count as event dims of a product proposal."""
+
+    def __init__(self, dist: Distribution) -> None:
+        self.dist = dist
+        probe = dist.sample()  # device and shape; uses the global RNG inside seeded_global_rng below
+        self.device = probe.device
+
+    def draw(self, m: int, seed: int, offset: int) -> tuple[Tensor, Tensor]:
+        with seeded_global_rng(self.device, (seed ^ (offset * 0x9E3779B97F4A7C15)) & (2**63 - 1)):
+            x = self.dist.sample((m,))
+        return x, self.log_prob(x)
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        lq = self.dist.log_prob(x)
+        return lq.reshape(lq.shape[0], -1).sum(1) if lq.dim() > 1 else lq
+
+
+def _make_source(proposal: Any) -> _Source:
+    if isinstance(proposal, Proposal):
+        return _KernelSource(proposal)
+    if isinstance(proposal, Distribution):
+        with seeded_global_rng(_distribution_device(proposal), 0):
+            return _TorchSource(proposal)
+    raise TypeError(
+        "proposal must be an rsfast.proposals object (Normal, Uniform, MixtureNormal) or a "
+        f"torch.distributions.Distribution, got {type(proposal).__name__}"
+    )
+
+
+def _distribution_device(dist: Distribution) -> torch.device:
+    for value in vars(dist).values():
+        if isinstance(value, Tensor):
+            return value.device
+    return torch.device("cpu")
+
+
+def _log_p(log_target: LogTarget, x: Tensor, dtype: torch.dtype) -> Tensor:
+    """log_target(x) checked to be a [m] floating tensor on x's device, cast to ``dtype``."""
+    lp = log_target(x)
+    m = x.shape[0]
+    if not isinstance(lp, Tensor):
+        raise TypeError(f"log_target must return a Tensor, got {type(lp).__name__}")
+    if lp.shape != (m,):
+        raise ValueError(
+            f"log_target must map x [m, *event] to [m]; for x of shape {tuple(x.shape)} it returned "
+            f"shape {tuple(lp.shape)}"
+        )
+    if lp.device != x.device:
+        raise ValueError(f"log_target returned a tensor on {lp.device} for x on {x.device}")
+    if not lp.is_floating_point():
+        raise TypeError(f"log_target must return a floating tensor, got {lp.dtype}")
+    return lp if lp.dtype == dtype else lp.to(dtype)
+
+
+# ---------------------------------------------------------------- log M
+
+
+def _ratio_dtype(dtype: torch.dtype) -> torch.dtype:
+    return dtype if dtype in (torch.float32, torch.float64) else torch.float32
+
+
+def _auto_log_M(
+    log_target: LogTarget, source: _Source, seed: int, offset: int, pilot: int
+) -> tuple[float, float | None]:
+    """(log M, estimated acceptance) from pilot draws and a local ascent; see :func:`estimate_log_M`."""
+    x, lq = source.draw(pilot, seed, offset)
+    with torch.no_grad():
+        lp = _log_p(log_target, x, _ratio_dtype(lq.dtype))
+    if bool(torch.isposinf(lp).any()):
+        raise ValueError("log_target returned +inf; a log density must be finite or -inf")
+    w = (lp.double() - lq.double()).nan_to_num(nan=-math.inf)
+    finite = torch.isfinite(w)
+    if not bool(finite.any()):
+        raise SamplingError(
+            f"log_target is -inf or NaN at all {pilot} pilot draws: the proposal misses the target's support",
+            0,
+            pilot,
+        )
+    best = float(w[finite].max())
+    if x.is_floating_point():
+        best = max(best, _ascend(log_target, source, x, w, finite))
+    log_M = best + AUTO_LOG_MARGIN
+    acc = float(torch.exp(w - log_M).clamp(max=1).mean())
+    return log_M, (acc if acc > 0 else None)
+
+
+def _ascend(log_target: LogTarget, source: _Source, x: Tensor, w: Tensor, finite: Tensor) -> float:
+    """Largest finite log p - log q found by Adam from the best pilot points (-inf if none or if the
+    target is not differentiable)."""
+    k = min(AUTO_ASCENT_STARTS, int(finite.sum()))
+    start = x[torch.topk(w, k).indices].detach()
+    spread = x[finite].std(0) if int(finite.sum()) > 1 else torch.ones_like(x[0])
+    spread = torch.nan_to_num(spread, nan=1.0).clamp_min(1e-6)
+    box = source.proposal if isinstance(source, _KernelSource) and isinstance(source.proposal, Uniform) else None
+    y = torch.zeros_like(start, requires_grad=True)
+    opt = torch.optim.Adam([y], lr=0.05)
+    best = -math.inf
+    try:
+        with torch.enable_grad():
+            for _ in range(AUTO_ASCENT_STEPS):
+                xs = start + spread * y
+                if box is not None:
+                    xs = torch.maximum(torch.minimum(xs, box.high), box.low)
+                f = log_target(xs).to(torch.float64) - source.log_prob(xs).to(torch.float64)
+                ok = torch.isfinite(f)
+                if not bool(ok.any()):
+                    break
+                best = max(best, float(f.detach()[ok].max()))
+                opt.zero_grad()
+                (-torch.where(ok, f, torch.zeros_like(f)).sum()).backward()
+                if y.grad is None:
+                    break
+                y.grad.nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
+                opt.step()
+    except (RuntimeError, TypeError):
+        pass  # not differentiable: the pilot maximum stands
+    return best
+
+
+def estimate_log_M(
+    log_target: LogTarget,
+    proposal: ProposalLike,
+    *,
+    generator: torch.Generator | None = None,
+    pilot: int = AUTO_PILOT_DRAWS,
+) -> float:
+    """The envelope ``log_M="auto"`` uses, natural log.
+
+    Draws ``pilot`` candidates from the proposal, takes the largest finite
+    ``w = log p - log q`` among them, then runs Adam (``AUTO_ASCENT_STEPS`` steps,
+    learning rate 0.05 in units of the pilot standard deviation per coordinate,
+    clamped to the box of a Uniform proposal) on ``log p - log q`` from the
+    ``AUTO_ASCENT_STARTS`` best pilot points, and returns the largest value seen
+    plus ``AUTO_LOG_MARGIN`` (log 1.1). A target that autograd cannot
+    differentiate keeps the pilot maximum. The estimate is a local maximum: a
+    mode the pilot never visits is missed, which :func:`sample` then counts as
+    overweight proposals.
+    """
+    source = _make_source(proposal)
+    check_generator(generator, source.device)
+    return _auto_log_M(log_target, source, draw_seed(generator), 0, pilot)[0]
+
+
+# ---------------------------------------------------------------- the engine
+
+
+def _check_args(
+    log_target: Any, n: Any, log_M: Any, max_proposals: Any, on_overweight: Any, progress: Any
+) -> None:
+    if not callable(log_target):
+        raise TypeError(f"log_target must be callable [m, *event] -> [m], got {type(log_target).__name__}")
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"n must be an int, got {type(n).__name__}")
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    if isinstance(log_M, str):
+        if log_M != "auto":
+            raise ValueError(f'log_M must be a float or "auto", got {log_M!r}')
+    elif isinstance(log_M, bool) or not isinstance(log_M, (int, float)):
+        raise TypeError(f'log_M must be a float or "auto", got {type(log_M).__name__}')
+    elif not math.isfinite(log_M):
+        raise ValueError(f"log_M must be finite, got {log_M}")
+    if max_proposals is not None and (
+        isinstance(max_proposals, bool) or not isinstance(max_proposals, int) or max_proposals <= 0
+    ):
+        raise ValueError(f"max_proposals must be a positive int or None, got {max_proposals!r}")
+    if on_overweight not in ("warn", "raise", "ignore"):
+        raise ValueError(f'on_overweight must be "warn", "raise" or "ignore", got {on_overweight!r}')
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be a bool, got {type(progress).__name__}")
+
+
+def _round_rows(device: torch.device, row_bytes: int) -> int:
+    if device.type == "cuda":
+        return _CUDA_ROUND_ROWS[1]
+    lo, hi = _CPU_ROUND_ROWS
+    return max(lo, min(hi, _CPU_ROUND_BYTES // max(1, row_bytes + 16)))
+
+
+class _Progress:
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.bar = None
+        if enabled:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:
+                warnings.warn("progress=True needs tqdm (pip install tqdm); no bar shown", stacklevel=3)
+            else:
+                self.bar = tqdm(total=total, unit="samples", desc="rsfast.sample")
+
+    def update(self, done: int) -> None:
+        if self.bar is not None:
+            self.bar.update(min(done, self.bar.total) - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def sample(
+    log_target: LogTarget,
+    proposal: ProposalLike,
+    n: int,
+    *,
+    log_M: float | str = "auto",
+    generator: torch.Generator | None = None,
+    max_proposals: int | None = None,
+    on_overweight: str = "warn",
+    progress: bool = False,
+) -> SampleResult:
+    """Draw ``n`` iid samples of the normalised target exp(log_target) by rejection from ``proposal``.
+
+    Args:
+        log_target: unnormalised log density written in torch, x [m, *event] -> [m]. NaN counts
+            as rejection (reported as ``num_nan``); +inf raises ValueError.
+        proposal: an :mod:`rsfast.proposals` object (fused native propose kernel) or any
+            ``torch.distributions.Distribution`` (drawn and scored in torch; its batch dims are
+            event dims of a product proposal, log_prob summed over them).
+        n: number of samples, >= 0.
+        log_M: log of the envelope M with p <= M q (exact if you know it), or ``"auto"``:
+            see :func:`estimate_log_M`.
+        generator: torch.Generator on the proposal's device; one seed is drawn from it, every
+            random number of the call is then a function of that seed.
+        max_proposals: bound on candidates drawn; default
+            ``max(10**8, 1000 * n)``. Past it :class:`SamplingError` is raised.
+        on_overweight: what to do when some candidate has log p - log q > log M (the envelope is
+            wrong and the samples are biased there): ``"warn"`` (:class:`OverweightWarning`),
+            ``"raise"`` (:class:`SamplingError`) or ``"ignore"``.
+        progress: show a tqdm bar (needs tqdm).
+
+    Returns:
+        :class:`SampleResult` with ``samples`` [n, *event] on the proposal's device.
+    """
+    _check_args(log_target, n, log_M, max_proposals, on_overweight, progress)
+    source = _make_source(proposal)
+    device = source.device
+    check_generator(generator, device)
+    seed = draw_seed(generator)
+    offset = 0
+    budget = max_proposals if max_proposals is not None else max(DEFAULT_MIN_PROPOSALS, DEFAULT_PROPOSALS_PER_SAMPLE * n)
+
+    t0 = time.perf_counter()
+    acc_est: float | None = None
+    if log_M == "auto":
+        log_M, acc_est = _auto_log_M(log_target, source, seed, offset, AUTO_PILOT_DRAWS)
+        offset += 1
+    log_M = float(log_M)
+    t1 = time.perf_counter()
+
+    counts = torch.zeros(4, dtype=torch.int64, device=device)
+    max_ratio = torch.full((1,), -math.inf, dtype=torch.float64, device=device)
+    out: Tensor | None = None
+    scratch: Tensor | None = None
+    used = rounds = accepted = 0
+    host = [0, 0, 0, 0]
+    on_cuda = device.type == "cuda"
+    bar = _Progress(progress, n)
+    try:
+        with torch.no_grad():
+            while accepted < n:
+                remaining_budget = budget - used
+                if remaining_budget <= 0 or rounds >= MAX_ROUNDS:
+                    raise SamplingError(
+                        f"stopped after {used:,} proposals and {rounds} rounds with {accepted:,} of {n:,} "
+                        f"samples (acceptance {accepted / max(used, 1):.3g}); raise max_proposals, improve "
+                        "the proposal or lower log_M",
+                        accepted,
+                        used,
+                    )
+                need = n - accepted
+                if acc_est:
+                    plan = int(need / acc_est * _OVERSHOOT) + 64
+                else:  # nothing accepted yet: grow geometrically
+                    plan = max(2 * used, 4 * need, _MIN_ROUND_ROWS)
+                plan = min(max(plan, _MIN_ROUND_ROWS), remaining_budget)
+                # CUDA: the whole plan without reading the count; CPU: one cache-sized round.
+                while plan > 0 and rounds < MAX_ROUNDS:
+                    cap = _round_rows(device, out[0].numel() * out.element_size() if out is not None else 8)
+                    m = min(plan, cap)
+                    x, lq = source.draw(m, seed, offset)
+                    lp = _log_p(log_target, x, lq.dtype)
+                    if out is None:
+                        out = x.new_empty((n, *x.shape[1:]))
+                    # The kernel behind ops.accept_compact, called directly: shapes are right by
+                    # construction, and the scratch is reused across rounds.
+                    scratch = _native.accept_compact_into(
+                        x.contiguous(), lp, lq, log_M, seed, offset + 1, out, counts, max_ratio, scratch
+                    )
+                    offset += 2
+                    plan -= m
+                    used += m
+                    rounds += 1
+                    if not on_cuda:
+                        break
+                host = counts.tolist()  # the one host synchronisation per batch of rounds
+                accepted = host[0]
+                bar.update(accepted)
+                if host[3]:
+                    raise ValueError(f"log_target returned +inf for {host[3]} candidates; a log density "
+                                     "must be finite or -inf")
+                if host[2] and on_overweight == "raise":
+                    raise SamplingError(
+                        f"{host[2]} proposals had log p - log q > log_M = {log_M:.6g} (largest "
+                        f"{float(max_ratio):.6g}): the envelope is wrong; raise log_M",
+                        accepted,
+                        used,
+                    )
+                if accepted:
+                    acc_est = accepted / used
+    finally:
+        bar.close()
+    if out is None:  # n == 0
+        x, _ = source.draw(0, seed, offset)
+        out = x.new_empty((0, *x.shape[1:]))
+    t2 = time.perf_counter()
+    max_log_ratio = float(max_ratio)
+    if host[2] and on_overweight == "warn":
+        warnings.warn(
+            f"{host[2]} of {used} proposals had log p - log q > log_M = {log_M:.6g} (largest "
+            f"{max_log_ratio:.6g}): the envelope is wrong there and the samples are biased; pass "
+            f"log_M >= {max_log_ratio:.6g}",
+            OverweightWarning,
+            stacklevel=2,
+        )
+    return SampleResult(
+        samples=out,
+        log_M=log_M,
+        acceptance_rate=host[0] / used if used else 0.0,
+        num_proposals=used,
+        num_accepted=host[0],
+        num_rounds=rounds,
+        num_overweight=host[2],
+        num_nan=host[1],
+        max_log_ratio=max_log_ratio,
+        setup_seconds=t1 - t0,
+        seconds=t2 - t1,
+    )
