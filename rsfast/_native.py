@@ -8,16 +8,12 @@ the native side only fills it, on the stream it is handed.
 from __future__ import annotations
 
 import math
-import os
 from typing import Any
 
 import torch
 
-# Idle OpenMP workers of our pool must not spin while torch's own pool runs the
-# user's target between two of our calls (2 pools, few cores). Set before the
-# native module loads its OpenMP runtime; the user's value wins.
-os.environ.setdefault("GOMP_SPINCOUNT", "10000")
-
+# Imported after torch: the native module then binds to the OpenMP runtime torch
+# already loaded (one thread pool for both).
 from . import _C  # noqa: E402
 
 DTYPE_CODES = {torch.float32: 0, torch.float64: 1}
@@ -108,7 +104,13 @@ def build_info() -> dict[str, Any]:
 
 
 def propose_into(
-    kind: str, params: list[torch.Tensor], m: int, seed: int, offset: int, x: torch.Tensor, log_q: torch.Tensor
+    kind: str,
+    params: list[torch.Tensor],
+    m: int,
+    seed: int,
+    offset: int,
+    x: torch.Tensor,
+    log_q: torch.Tensor,
 ) -> None:
     """Fill x [m, D] and log_q [m] from the derived parameters of :func:`rsfast.ops.propose`."""
     device, stream = device_args(x)

@@ -61,7 +61,12 @@ def philox_block(seed: int, stream: Tensor, offset: int, block: int) -> Tensor:
     (block, stream_lo, stream_hi, offset), key (seed_lo, seed_hi) -> [..., 4] words."""
     stream = stream.to(torch.int64)
     ctr = torch.stack(
-        [torch.full_like(stream, block), stream & _MASK32, (stream >> 32) & _MASK32, torch.full_like(stream, offset)],
+        [
+            torch.full_like(stream, block),
+            stream & _MASK32,
+            (stream >> 32) & _MASK32,
+            torch.full_like(stream, offset),
+        ],
         -1,
     )
     return philox4x32_10(ctr, (seed & _MASK32, (seed >> 32) & _MASK32))
@@ -109,7 +114,9 @@ def _per_block(dtype: torch.dtype) -> int:
     return 4 if dtype == torch.float32 else 2
 
 
-def _draw_values(kind: str, seed: int, rows: Tensor, offset: int, first: int, dim: int, dtype: torch.dtype) -> Tensor:
+def _draw_values(
+    kind: str, seed: int, rows: Tensor, offset: int, first: int, dim: int, dtype: torch.dtype
+) -> Tensor:
     """[m, dim] normals or uniforms of the streams ``rows``, blocks first, first + 1, ..."""
     v = _per_block(dtype)
     cols = []
@@ -175,7 +182,9 @@ def accept_compact(
     room = max(0, out.shape[0] - base)
     out[base : base + min(room, kept.shape[0])] = kept[:room]
     counts += torch.tensor(
-        [int(accept.sum()), int(nan.sum()), int(over.sum()), int(posinf.sum())], dtype=torch.int64, device=counts.device
+        [int(accept.sum()), int(nan.sum()), int(over.sum()), int(posinf.sum())],
+        dtype=torch.int64,
+        device=counts.device,
     )
     if m:
         seen = torch.where(nan, torch.full_like(ratio, -math.inf), ratio).max().to(torch.float64)
@@ -185,19 +194,27 @@ def accept_compact(
 # ---------------------------------------------------------------- baselines
 
 
-def _torch_draw(proposal: Proposal | Distribution, m: int, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+def _torch_draw(
+    proposal: Proposal | Distribution, m: int, generator: torch.Generator | None
+) -> tuple[Tensor, Tensor]:
     """m candidates and log q with torch's own RNG, computed the cheapest way torch allows."""
     if isinstance(proposal, Normal):
-        z = torch.randn((m, proposal.loc.shape[0]), generator=generator, dtype=proposal.dtype, device=proposal.device)
+        z = torch.randn(
+            (m, proposal.loc.shape[0]), generator=generator, dtype=proposal.dtype, device=proposal.device
+        )
         const = -torch.log(proposal.scale).sum() - 0.5 * proposal.loc.shape[0] * _LOG_2PI
         return proposal.loc + proposal.scale * z, const - 0.5 * (z * z).sum(-1)
     if isinstance(proposal, Uniform):
-        u = torch.rand((m, proposal.low.shape[0]), generator=generator, dtype=proposal.dtype, device=proposal.device)
+        u = torch.rand(
+            (m, proposal.low.shape[0]), generator=generator, dtype=proposal.dtype, device=proposal.device
+        )
         width = proposal.high - proposal.low
         return proposal.low + width * u, (-torch.log(width).sum()).expand(m)
     if isinstance(proposal, MixtureNormal):
         comp = torch.multinomial(torch.softmax(proposal.logits, 0), m, replacement=True, generator=generator)
-        z = torch.randn((m, proposal.loc.shape[1]), generator=generator, dtype=proposal.dtype, device=proposal.device)
+        z = torch.randn(
+            (m, proposal.loc.shape[1]), generator=generator, dtype=proposal.dtype, device=proposal.device
+        )
         x = proposal.loc[comp] + proposal.scale[comp] * z
         return x, proposal.log_prob(x)
     x = proposal.sample((m,))

@@ -52,7 +52,9 @@ def _check_proposal(kind: str, params: list[Tensor]) -> tuple[int, int]:
             raise TypeError(f"{name} must be a Tensor, got {type(p).__name__}")
         _native.dtype_code(p.dtype, name)
         if p.dtype != ref.dtype or p.device != ref.device:
-            raise ValueError(f"{name}: all parameters must share dtype and device ({ref.dtype}, {ref.device})")
+            raise ValueError(
+                f"{name}: all parameters must share dtype and device ({ref.dtype}, {ref.device})"
+            )
     if kind == "mixture_normal":
         logits, loc, scale = params
         if loc.dim() != 2 or scale.shape != loc.shape or logits.shape != (loc.shape[0],):
@@ -63,7 +65,9 @@ def _check_proposal(kind: str, params: list[Tensor]) -> tuple[int, int]:
         return loc.shape[1], loc.shape[0]
     a, b = params
     if a.dim() != 1 or b.shape != a.shape:
-        raise ValueError(f"{kind} needs {names[0]} [D] and {names[1]} [D]; got {tuple(a.shape)}, {tuple(b.shape)}")
+        raise ValueError(
+            f"{kind} needs {names[0]} [D] and {names[1]} [D]; got {tuple(a.shape)}, {tuple(b.shape)}"
+        )
     return a.shape[0], 1
 
 
@@ -137,10 +141,20 @@ def _check_accept(
             f"got {tuple(out.shape)} of {out.dtype}"
         )
     if counts.shape != (len(_native.COUNT_SLOTS),) or counts.dtype != torch.int64:
-        raise ValueError(f"counts must be int64 [{len(_native.COUNT_SLOTS)}], got {counts.dtype} {tuple(counts.shape)}")
+        raise ValueError(
+            f"counts must be int64 [{len(_native.COUNT_SLOTS)}], got {counts.dtype} {tuple(counts.shape)}"
+        )
     if max_log_ratio.shape != (1,) or max_log_ratio.dtype != torch.float64:
-        raise ValueError(f"max_log_ratio must be float64 [1], got {max_log_ratio.dtype} {tuple(max_log_ratio.shape)}")
-    for name, t in (("log_p", log_p), ("log_q", log_q), ("out", out), ("counts", counts), ("max_log_ratio", max_log_ratio)):
+        raise ValueError(
+            f"max_log_ratio must be float64 [1], got {max_log_ratio.dtype} {tuple(max_log_ratio.shape)}"
+        )
+    for name, t in (
+        ("log_p", log_p),
+        ("log_q", log_q),
+        ("out", out),
+        ("counts", counts),
+        ("max_log_ratio", max_log_ratio),
+    ):
         if t.device != x.device:
             raise ValueError(f"{name} is on {t.device} but x is on {x.device}")
     for name, t in (("x", x), ("out", out)):

@@ -48,7 +48,9 @@ def _pair(a: Any, b: Any, names: tuple[str, str]) -> tuple[Tensor, Tensor]:
     try:
         ta, tb = torch.broadcast_tensors(ta, tb)
     except RuntimeError:
-        raise ValueError(f"{names[0]} {tuple(ta.shape)} and {names[1]} {tuple(tb.shape)} do not broadcast") from None
+        raise ValueError(
+            f"{names[0]} {tuple(ta.shape)} and {names[1]} {tuple(tb.shape)} do not broadcast"
+        ) from None
     if ta.dim() == 0:
         ta, tb = ta.reshape(1), tb.reshape(1)
     if ta.dim() != 1:
@@ -86,7 +88,9 @@ class Proposal(Distribution):
         return self.params()[-1].dtype
 
     def sample(
-        self, sample_shape: torch.Size | tuple[int, ...] = torch.Size(), generator: torch.Generator | None = None
+        self,
+        sample_shape: torch.Size | tuple[int, ...] = (),
+        generator: torch.Generator | None = None,
     ) -> Tensor:
         """Draw ``sample_shape + (D,)`` values with the native propose kernel."""
         check_generator(generator, self.device)
@@ -175,7 +179,11 @@ class MixtureNormal(Proposal):
         self.loc = _as_param(loc, "loc")
         self.logits = _as_param(logits, "logits", like=self.loc)
         self.scale = _as_param(scale, "scale", like=self.loc)
-        if self.loc.dim() != 2 or self.scale.shape != self.loc.shape or self.logits.shape != self.loc.shape[:1]:
+        if (
+            self.loc.dim() != 2
+            or self.scale.shape != self.loc.shape
+            or self.logits.shape != self.loc.shape[:1]
+        ):
             raise ValueError(
                 "MixtureNormal needs logits [K], loc [K, D], scale [K, D]; got "
                 f"{tuple(self.logits.shape)}, {tuple(self.loc.shape)}, {tuple(self.scale.shape)}"

@@ -45,8 +45,8 @@ DEFAULT_PROPOSALS_PER_SAMPLE = 1000
 MAX_ROUNDS = 1_000_000
 # Rows per round: CPU rounds stay in cache (bytes of a row of x, log q, log p, flags, temporaries);
 # CUDA rounds are large, the count is read once per batch of rounds.
-_CPU_ROUND_BYTES = 1 << 21
-_CPU_ROUND_ROWS = (1 << 12, 1 << 16)
+_CPU_ROUND_BYTES = 1 << 22
+_CPU_ROUND_ROWS = (1 << 12, 1 << 17)
 _CUDA_ROUND_ROWS = (1 << 16, 1 << 22)
 _MIN_ROUND_ROWS = 256
 _OVERSHOOT = 1.1
@@ -239,7 +239,11 @@ def _ascend(log_target: LogTarget, source: _Source, x: Tensor, w: Tensor, finite
     start = x[torch.topk(w, k).indices].detach()
     spread = x[finite].std(0) if int(finite.sum()) > 1 else torch.ones_like(x[0])
     spread = torch.nan_to_num(spread, nan=1.0).clamp_min(1e-6)
-    box = source.proposal if isinstance(source, _KernelSource) and isinstance(source.proposal, Uniform) else None
+    box = (
+        source.proposal
+        if isinstance(source, _KernelSource) and isinstance(source.proposal, Uniform)
+        else None
+    )
     y = torch.zeros_like(start, requires_grad=True)
     opt = torch.optim.Adam([y], lr=0.05)
     best = -math.inf
@@ -385,7 +389,11 @@ def sample(
     check_generator(generator, device)
     seed = draw_seed(generator)
     offset = 0
-    budget = max_proposals if max_proposals is not None else max(DEFAULT_MIN_PROPOSALS, DEFAULT_PROPOSALS_PER_SAMPLE * n)
+    budget = (
+        max_proposals
+        if max_proposals is not None
+        else max(DEFAULT_MIN_PROPOSALS, DEFAULT_PROPOSALS_PER_SAMPLE * n)
+    )
 
     t0 = time.perf_counter()
     acc_est: float | None = None
@@ -444,8 +452,10 @@ def sample(
                 accepted = host[0]
                 bar.update(accepted)
                 if host[3]:
-                    raise ValueError(f"log_target returned +inf for {host[3]} candidates; a log density "
-                                     "must be finite or -inf")
+                    raise ValueError(
+                        f"log_target returned +inf for {host[3]} candidates; a log density "
+                        "must be finite or -inf"
+                    )
                 if host[2] and on_overweight == "raise":
                     raise SamplingError(
                         f"{host[2]} proposals had log p - log q > log_M = {log_M:.6g} (largest "

@@ -1,6 +1,10 @@
-// CPU driver of accept_compact: pass 1 decides every row (vectorised) into a
-// flag byte and per-chunk counts; an exclusive scan over chunks gives each
-// chunk its first output row; pass 2 copies the accepted rows in row order.
+// CPU driver of accept_compact. Pass 1 (parallel over fixed chunks of rows,
+// dynamically scheduled) decides every row into a flag byte and counts the
+// accepted rows of each chunk; pass 2 (one thread) walks the flags and copies
+// the accepted rows in row order. Acceptance is usually low, so pass 2 reads
+// mostly zero flags, 8 at a time; one parallel region per call keeps the
+// kernel robust when other processes hold the cores (every barrier then waits
+// for a descheduled thread).
 #include <cmath>
 #include <cstring>
 
@@ -11,12 +15,15 @@
 namespace rsfast::cpu {
 namespace {
 
+constexpr int64_t kChunk = 8192;  // rows per scheduling chunk (multiple of kLanes)
+
 struct ChunkStats {
   int64_t accepted = 0, nan = 0, overweight = 0, posinf = 0;
   double max_ratio = -INFINITY;
 };
 
-// Rows [begin, begin + count) with constant high index word `hi`.
+// Rows [begin, begin + count) with constant high index word `hi`; the
+// decisions vectorise across rows (Philox included).
 template <typename T>
 RSFAST_CLONES void decide_piece(const T* __restrict lp, const T* __restrict lq, T log_M, uint32_t k0, uint32_t k1,
                                 uint32_t offset, int64_t begin, uint32_t hi, uint32_t count,
@@ -44,29 +51,38 @@ RSFAST_CLONES void decide_piece(const T* __restrict lp, const T* __restrict lq, 
   st.max_ratio = std::max(st.max_ratio, (double)mx);
 }
 
-// Copy the flagged rows of [begin, end) to out rows pos, pos+1, ... < capacity.
+// Copy the flagged rows of [begin, end) to out rows pos, pos+1, ... < capacity;
+// returns the next free out row.
 template <int64_t RB>
-void copy_rows(const uint8_t* x, const uint8_t* flags, int64_t begin, int64_t end, uint8_t* out, int64_t pos,
-               int64_t capacity, int64_t rb) {
+int64_t copy_rows(const uint8_t* x, const uint8_t* flags, int64_t begin, int64_t end, uint8_t* out, int64_t pos,
+                  int64_t capacity, int64_t rb) {
   const int64_t bytes = RB > 0 ? RB : rb;
-  for (int64_t i = begin; i < end && pos < capacity; ++i) {
+  int64_t i = begin;
+  while (i < end && pos < capacity) {
+    uint64_t eight;
+    if (i + 8 <= end && (std::memcpy(&eight, flags + i, 8), eight == 0)) {
+      i += 8;  // no accepted row among these 8
+      continue;
+    }
     if (flags[i]) {
       std::memcpy(out + pos * bytes, x + i * bytes, RB > 0 ? RB : bytes);
       ++pos;
     }
+    ++i;
   }
+  return pos;
 }
 
-void copy_dispatch(const uint8_t* x, const uint8_t* flags, int64_t begin, int64_t end, uint8_t* out, int64_t pos,
-                   int64_t capacity, int64_t rb) {
+int64_t copy_dispatch(const uint8_t* x, const uint8_t* flags, int64_t begin, int64_t end, uint8_t* out,
+                      int64_t pos, int64_t capacity, int64_t rb) {
   switch (rb) {
-    case 4: copy_rows<4>(x, flags, begin, end, out, pos, capacity, rb); break;
-    case 8: copy_rows<8>(x, flags, begin, end, out, pos, capacity, rb); break;
-    case 12: copy_rows<12>(x, flags, begin, end, out, pos, capacity, rb); break;
-    case 16: copy_rows<16>(x, flags, begin, end, out, pos, capacity, rb); break;
-    case 24: copy_rows<24>(x, flags, begin, end, out, pos, capacity, rb); break;
-    case 32: copy_rows<32>(x, flags, begin, end, out, pos, capacity, rb); break;
-    default: copy_rows<0>(x, flags, begin, end, out, pos, capacity, rb);
+    case 4: return copy_rows<4>(x, flags, begin, end, out, pos, capacity, rb);
+    case 8: return copy_rows<8>(x, flags, begin, end, out, pos, capacity, rb);
+    case 12: return copy_rows<12>(x, flags, begin, end, out, pos, capacity, rb);
+    case 16: return copy_rows<16>(x, flags, begin, end, out, pos, capacity, rb);
+    case 24: return copy_rows<24>(x, flags, begin, end, out, pos, capacity, rb);
+    case 32: return copy_rows<32>(x, flags, begin, end, out, pos, capacity, rb);
+    default: return copy_rows<0>(x, flags, begin, end, out, pos, capacity, rb);
   }
 }
 
@@ -75,50 +91,34 @@ void run(const AcceptArgs& a) {
   const T* lp = static_cast<const T*>(a.log_p);
   const T* lq = static_cast<const T*>(a.log_q);
   uint8_t* flags = static_cast<uint8_t*>(a.scratch);
-  ChunkStats stats[kMaxThreads];
-  int64_t first[kMaxThreads + 1];
-  const int64_t base = a.counts[kAccepted];
+  const int64_t nchunks = (a.m + kChunk - 1) / kChunk;
+  const uint32_t k0 = (uint32_t)a.seed, k1 = (uint32_t)(a.seed >> 32);
+  const T log_M = (T)a.log_M;
+  int64_t acc = 0, nan = 0, over = 0, pinf = 0;
+  double mx = -INFINITY;
   const int nt = threads_for(a.m);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-  {
-    int t = 0, n = 1;
-#ifdef _OPENMP
-    t = omp_get_thread_num();
-    n = omp_get_num_threads();
-#endif
-    int64_t begin, end;
-    chunk_range(a.m, t, n, begin, end);
-    stats[t] = ChunkStats();
-    for_each_piece(begin, end, [&](int64_t b, uint32_t hi, uint32_t count) {
-      decide_piece<T>(lp, lq, (T)a.log_M, (uint32_t)a.seed, (uint32_t)(a.seed >> 32), a.offset, b, hi, count, flags,
-                      stats[t]);
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1) \
+    reduction(+ : acc, nan, over, pinf) reduction(max : mx)
+  for (int64_t c = 0; c < nchunks; ++c) {
+    ChunkStats st;
+    for_each_piece(c * kChunk, std::min(a.m, (c + 1) * kChunk), [&](int64_t b, uint32_t hi, uint32_t count) {
+      decide_piece<T>(lp, lq, log_M, k0, k1, a.offset, b, hi, count, flags, st);
     });
-#pragma omp barrier
-#pragma omp single
-    {
-      first[0] = base;
-      for (int k = 0; k < n; ++k) first[k + 1] = first[k] + stats[k].accepted;
-    }
-    if (first[t] < a.capacity)
-      copy_dispatch(static_cast<const uint8_t*>(a.x), flags, begin, end, static_cast<uint8_t*>(a.out), first[t],
-                    a.capacity, a.row_bytes);
-#pragma omp single
-    {
-      ChunkStats total;
-      for (int k = 0; k < n; ++k) {
-        total.accepted += stats[k].accepted;
-        total.nan += stats[k].nan;
-        total.overweight += stats[k].overweight;
-        total.posinf += stats[k].posinf;
-        total.max_ratio = std::max(total.max_ratio, stats[k].max_ratio);
-      }
-      a.counts[kAccepted] += total.accepted;
-      a.counts[kNaN] += total.nan;
-      a.counts[kOverweight] += total.overweight;
-      a.counts[kPosInf] += total.posinf;
-      if (total.max_ratio > a.max_log_ratio[0]) a.max_log_ratio[0] = total.max_ratio;
-    }
+    acc += st.accepted;
+    nan += st.nan;
+    over += st.overweight;
+    pinf += st.posinf;
+    mx = std::max(mx, st.max_ratio);
   }
+  const int64_t base = a.counts[kAccepted];
+  if (acc > 0 && base < a.capacity)
+    copy_dispatch(static_cast<const uint8_t*>(a.x), flags, 0, a.m, static_cast<uint8_t*>(a.out), base, a.capacity,
+                  a.row_bytes);
+  a.counts[kAccepted] += acc;
+  a.counts[kNaN] += nan;
+  a.counts[kOverweight] += over;
+  a.counts[kPosInf] += pinf;
+  if (mx > a.max_log_ratio[0]) a.max_log_ratio[0] = mx;
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
-// OpenMP helpers for the CPU drivers. Work is split into chunks aligned to
-// kLanes rows; every result is a function of the row index only, so the
-// output never depends on the number of threads.
+// OpenMP helpers for the CPU drivers. Work is split into fixed chunks of rows
+// (multiples of kLanes), scheduled dynamically; every result is a function of
+// the row index only, so the output never depends on the number of threads.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -31,13 +31,6 @@ inline int threads_for(int64_t m) {
   (void)m;
   return 1;
 #endif
-}
-
-// Rows [begin, end) of chunk t out of n, boundaries on multiples of kLanes.
-inline void chunk_range(int64_t m, int t, int n, int64_t& begin, int64_t& end) {
-  const int64_t blocks = (m + kLanes - 1) / kLanes;
-  begin = std::min(m, blocks * t / n * kLanes);
-  end = std::min(m, blocks * (t + 1) / n * kLanes);
 }
 
 // Calls f(lo, hi_word, count) on pieces of [begin, end) inside which the high

@@ -3,13 +3,18 @@
 #include "rsfast/propose.h"
 
 #include "parallel.h"
+#include "philox_lanes.h"
 #include "rsfast/drivers.h"
 
 namespace rsfast::cpu {
 namespace {
 
-// Normal and Uniform: kLanes rows at a time, the Philox blocks of all lanes in
-// one vectorised loop, then a scatter into the row-major output.
+constexpr int64_t kChunk = 8192;  // rows per scheduling chunk (multiple of kLanes)
+
+// Normal and Uniform: kLanes rows at a time. The Philox blocks of all lanes
+// come from philox_lanes, the transforms run in one vectorised loop, then a
+// scatter into the row-major output. A float block holds 4 normals; when the
+// row needs only 2 more, only one Box-Muller pair is computed.
 template <typename T>
 RSFAST_CLONES void lanes_piece(const ProposalParams<T> p, uint32_t k0, uint32_t k1, uint32_t offset, uint32_t hi,
                                int64_t begin, int64_t end, T* __restrict x, T* __restrict log_q) {
@@ -17,28 +22,38 @@ RSFAST_CLONES void lanes_piece(const ProposalParams<T> p, uint32_t k0, uint32_t 
   constexpr int64_t W = kLanes;
   const int64_t D = p.dim;
   const bool normal = p.kind == kNormal;
+  alignas(64) uint32_t w[4][W];
+  alignas(64) T vals[V][W];
   for (int64_t i0 = begin; i0 < end; i0 += W) {
     const int64_t rows = std::min<int64_t>(W, end - i0);
     T ssq[W] = {};
     for (int64_t d0 = 0; d0 < D; d0 += V) {
-      const uint32_t block = (uint32_t)(d0 / V);
-      T vals[V][W];
-      if (normal) {
+      const int kmax = (int)std::min<int64_t>(V, D - d0);
+      philox_lanes(k0, k1, (uint32_t)i0, hi, offset, (uint32_t)(d0 / V), w);
+      bool done = false;
+      if constexpr (V == 4) {
+        if (normal && kmax <= 2) {
+#pragma omp simd
+          for (int64_t l = 0; l < W; ++l) box_muller(w[0][l], w[1][l], vals[0][l], vals[1][l]);
+          done = true;
+        }
+      }
+      if (done) {
+      } else if (normal) {
 #pragma omp simd
         for (int64_t l = 0; l < W; ++l) {
-          const BlockValues<T> z = normals<T>(philox_block(k0, k1, (uint32_t)i0 + (uint32_t)l, hi, offset, block));
+          const BlockValues<T> z = normals<T>(U32x4{{w[0][l], w[1][l], w[2][l], w[3][l]}});
 #pragma GCC unroll 4
           for (int k = 0; k < V; ++k) vals[k][l] = z.v[k];
         }
       } else {
 #pragma omp simd
         for (int64_t l = 0; l < W; ++l) {
-          const BlockValues<T> u = uniforms<T>(philox_block(k0, k1, (uint32_t)i0 + (uint32_t)l, hi, offset, block));
+          const BlockValues<T> u = uniforms<T>(U32x4{{w[0][l], w[1][l], w[2][l], w[3][l]}});
 #pragma GCC unroll 4
           for (int k = 0; k < V; ++k) vals[k][l] = u.v[k];
         }
       }
-      const int kmax = (int)std::min<int64_t>(V, D - d0);
       for (int k = 0; k < kmax; ++k) {
         const T lo = p.a[d0 + k], sc = p.b[d0 + k];
         T* col = x + i0 * D + d0 + k;
@@ -69,21 +84,19 @@ void run(const ProposeArgs& a) {
                             static_cast<const T*>(a.cdf)};
   T* x = static_cast<T*>(a.x);
   T* lq = static_cast<T*>(a.log_q);
+  const uint32_t k0 = (uint32_t)a.seed, k1 = (uint32_t)(a.seed >> 32);
+  const int64_t nchunks = (a.m + kChunk - 1) / kChunk;
   const int nt = threads_for(a.m);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-  {
-    int t = 0, n = 1;
-#ifdef _OPENMP
-    t = omp_get_thread_num();
-    n = omp_get_num_threads();
-#endif
-    int64_t begin, end;
-    chunk_range(a.m, t, n, begin, end);
+  // Fixed chunks, dynamically scheduled: the output does not depend on which
+  // thread draws which chunk, and a descheduled thread does not stall the rest.
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1)
+  for (int64_t c = 0; c < nchunks; ++c) {
+    const int64_t begin = c * kChunk, end = std::min(a.m, (c + 1) * kChunk);
     if (p.kind == kMixtureNormal)
       rows_range(p, a.seed, a.offset, begin, end, x, lq);
     else
       for_each_piece(begin, end, [&](int64_t b, uint32_t hi, uint32_t count) {
-        lanes_piece(p, (uint32_t)a.seed, (uint32_t)(a.seed >> 32), a.offset, hi, b, b + count, x, lq);
+        lanes_piece(p, k0, k1, a.offset, hi, b, b + count, x, lq);
       });
   }
 }

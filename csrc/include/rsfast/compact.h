@@ -26,7 +26,8 @@ struct Decision {
 RSFAST_HD float log_uniform(U32x4 r, float) { return fast_logf(u01_log_arg(r.v[0])); }
 RSFAST_HD double log_uniform(U32x4 r, double) { return std::log(u01_f53(r.v[0], r.v[1])); }
 
-// `r` is Philox block (0, row, offset).
+// `r` is Philox block (0, row, offset); only words 0 (float) or 0 and 1
+// (double) are read.
 template <typename T>
 RSFAST_HD Decision<T> decide(T lp, T lq, T log_M, U32x4 r) {
   Decision<T> d;

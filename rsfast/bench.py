@@ -1,0 +1,514 @@
+"""Benchmark cases of rsfast, shared by ``rsfast bench`` and ``benchmarks/`` (pytest-benchmark).
+
+A :class:`BenchCase` names a workload; ``case.setup(quick, device)`` builds its
+inputs once and returns a :class:`Prepared`: one zero-argument callable per
+method (``"rsfast"`` first, then its baselines), the number of items (samples or
+rows) one call of each method produces, the bytes one call moves (for GB/s) and
+a sanity check of a call's output. Nothing is timed in ``setup``.
+
+Cases:
+
+* ``sample_bimodal_2d`` (the headline): n exact samples of a two-mode target on
+  R^2 (modes at +-(2, 2), sd 0.5) from ``Normal(0, 3)``, with a fixed, exact
+  envelope (acceptance ~3.5 %). Methods: ``rsfast`` (:func:`rsfast.sample`,
+  generic path: the target is a torch function), ``torch_loop``
+  (:func:`rsfast._reference.sample_torch_loop`) and ``per_sample``
+  (:func:`rsfast._reference.sample_per_sample`, run on a small n because it is
+  slow; compare it by throughput, not by time per call).
+* ``accept_compact``: :func:`rsfast.ops.accept_compact` on 1M rows of the same
+  problem (D=2, float32, ~3.5 % accepted) vs torch (``torch.rand``, log, mask,
+  boolean index, copy into a preallocated output).
+* ``propose_normal``: :func:`rsfast.ops.propose` ("normal", 1M rows, D=2) vs
+  torch (``loc + scale * torch.randn`` and log q from z).
+
+:func:`run_all` times every (case, method) in one run: one warm-up call, then
+the median of ``repeats`` calls (3 quick, 5 full) with :func:`time.perf_counter`
+(``torch.cuda.synchronize`` around each call on CUDA). Throughput is items per
+second; ``rsfast_speedup`` is the rsfast throughput divided by the method's
+throughput, both from the same run.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from . import _reference, ops
+from .proposals import Normal
+from .sampler import sample
+
+__all__ = [
+    "BenchCase",
+    "Prepared",
+    "CASES",
+    "BIMODAL_LOG_M",
+    "bimodal_log_target",
+    "bimodal_log_M_exact",
+    "repeats_for",
+    "time_calls",
+    "measure",
+    "run_case",
+    "run_all",
+    "format_table",
+]
+
+#: Philox seed / torch generator seed of every benchmark call (inputs and methods).
+SEED = 1234
+#: Rows of the op-level cases (accept_compact, propose_normal), quick and full alike.
+OP_ROWS = 1_000_000
+#: Samples per call of the sampling case: (full, quick).
+SAMPLE_N = (300_000, 30_000)
+#: Samples per call of the textbook per-sample loop: (full, quick).
+PER_SAMPLE_N = (300, 50)
+#: Timed calls per method after one warm-up: (full, quick). Their median is reported.
+REPEATS = (5, 3)
+#: Budget of timed seconds per method: (full, quick). A method whose timed calls would overrun it gets
+#: fewer of them (at least one; see :func:`time_calls`); the count actually used is reported as
+#: ``repeats``. Keeps ``rsfast bench`` bounded on a loaded machine; never reached on an idle one.
+METHOD_BUDGET_S = (40.0, 6.0)
+
+_MODE = 2.0
+_SD = 0.5
+_PROPOSAL_SCALE = 3.0
+_DIM = 2
+
+
+def bimodal_log_target(x: Tensor) -> Tensor:
+    """Unnormalised log density of the headline target, x [m, 2] -> [m]:
+    logaddexp of two isotropic normals (sd 0.5) at (2, 2) and (-2, -2). Normaliser: Z = pi."""
+    return torch.logaddexp(
+        -0.5 * ((x - _MODE) / _SD).pow(2).sum(-1),
+        -0.5 * ((x + _MODE) / _SD).pow(2).sum(-1),
+    )
+
+
+def bimodal_log_M_exact() -> float:
+    """max_x log p(x) - log q(x) for :func:`bimodal_log_target` and ``Normal(0, 3 I)`` on R^2, closed form.
+
+    Per coordinate, near the mode at +2, ``-2 (x - 2)^2 + x^2 / 18`` peaks at x* = 72/35 with value
+    8/35; the other mode adds ``log1p(exp(-2 * 2 * (x* + 2)^2 + 2 * 2 * (x* - 2)^2))`` (~1e-29). Plus
+    ``log(2 pi 3^2)`` from q's normaliser. Agrees with ``rsfast.estimate_log_M`` minus its log 1.1
+    margin to ~4e-7.
+    """
+    a = 1.0 / (2 * _SD**2)  # 2: coefficient of (x - 2)^2 per coordinate in log p
+    b = 1.0 / (2 * _PROPOSAL_SCALE**2)  # 1/18: coefficient of x^2 in -log q
+    xs = 2 * a * _MODE / (2 * a - 2 * b)  # stationary point per coordinate: 72/35
+    per_coord = -a * (xs - _MODE) ** 2 + b * xs**2
+    other = _DIM * (-a * (xs + _MODE) ** 2 + a * (xs - _MODE) ** 2)
+    return (
+        _DIM * per_coord
+        + math.log1p(math.exp(other))
+        + _DIM * math.log(_PROPOSAL_SCALE)
+        + (_DIM / 2) * math.log(2 * math.pi)
+    )
+
+
+#: The envelope every method of the bimodal cases uses: the exact maximum plus 1e-4 so that float32
+#: rounding of log p - log q near the maximum cannot count as overweight. Acceptance: pi / M = 0.0352.
+BIMODAL_LOG_M = bimodal_log_M_exact() + 1e-4
+
+
+@dataclass
+class Prepared:
+    """A case's inputs, built for one device, and what to run on them.
+
+    Attributes:
+        case: the case's name.
+        unit: throughput unit, ``"samples/s"`` or ``"rows/s"``.
+        methods: method name -> zero-argument callable doing one call (``"rsfast"`` first).
+        items: method name -> items (samples or rows) one call produces or processes.
+        bytes_per_call: method name -> bytes one call moves, for GB/s (empty when not meaningful).
+        bytes_note: what ``bytes_per_call`` counts (e.g. ``"read: x + log_p + log_q"``).
+        check: ``check(method, output)`` raises AssertionError unless the output is sane (shapes,
+            counts); no timing.
+        device: the torch device the inputs live on.
+        meta: facts about the inputs (log M, expected acceptance, sizes) for reports.
+    """
+
+    case: str
+    unit: str
+    methods: dict[str, Callable[[], Any]]
+    items: dict[str, int]
+    check: Callable[[str, Any], None]
+    device: torch.device
+    bytes_per_call: dict[str, int] = field(default_factory=dict)
+    bytes_note: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BenchCase:
+    """A named benchmark workload.
+
+    Attributes:
+        name: case name (also the pytest-benchmark group).
+        description: one line: what is measured.
+        setup: ``setup(quick, device) -> Prepared``; builds inputs, times nothing.
+    """
+
+    name: str
+    description: str
+    setup: Callable[[bool, str], Prepared]
+
+
+def _device(device: str | torch.device) -> torch.device:
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        from ._native import cuda_status
+
+        usable, why = cuda_status()
+        if not usable:
+            raise RuntimeError(f"cannot benchmark on {dev}: {why}")
+    elif dev.type != "cpu":
+        raise ValueError(f"device must be cpu or cuda, got {device!r}")
+    return dev
+
+
+def _generator(dev: torch.device) -> torch.Generator:
+    return torch.Generator(device=dev).manual_seed(SEED)
+
+
+def _bimodal_proposal(dev: torch.device) -> Normal:
+    return Normal(torch.zeros(_DIM, device=dev), torch.full((_DIM,), _PROPOSAL_SCALE, device=dev))
+
+
+# ---------------------------------------------------------------- sample_bimodal_2d
+
+
+def _setup_sample_bimodal(quick: bool, device: str) -> Prepared:
+    dev = _device(device)
+    proposal = _bimodal_proposal(dev)
+    n = SAMPLE_N[quick]
+    n_slow = PER_SAMPLE_N[quick]
+    log_M = BIMODAL_LOG_M
+    g = _generator(dev)
+    # sample_per_sample draws its uniforms on the CPU: it can take a generator only on the CPU.
+    g_slow = g if dev.type == "cpu" else None
+
+    def run_rsfast() -> Tensor:
+        g.manual_seed(SEED)
+        return sample(bimodal_log_target, proposal, n, log_M=log_M, generator=g).samples
+
+    def run_torch_loop() -> Tensor:
+        g.manual_seed(SEED)
+        return _reference.sample_torch_loop(bimodal_log_target, proposal, n, log_M, generator=g)
+
+    def run_per_sample() -> Tensor:
+        if g_slow is not None:
+            g_slow.manual_seed(SEED)
+        return _reference.sample_per_sample(bimodal_log_target, proposal, n_slow, log_M, generator=g_slow)
+
+    items = {"rsfast": n, "torch_loop": n, "per_sample": n_slow}
+
+    def check(method: str, out: Any) -> None:
+        assert isinstance(out, Tensor), f"{method}: expected a Tensor, got {type(out).__name__}"
+        assert tuple(out.shape) == (items[method], _DIM), f"{method}: shape {tuple(out.shape)}"
+        assert bool(torch.isfinite(out).all()), f"{method}: non-finite samples"
+
+    return Prepared(
+        case="sample_bimodal_2d",
+        unit="samples/s",
+        methods={"rsfast": run_rsfast, "torch_loop": run_torch_loop, "per_sample": run_per_sample},
+        items=items,
+        check=check,
+        device=dev,
+        meta={
+            "n": n,
+            "n_per_sample": n_slow,
+            "dim": _DIM,
+            "log_M": log_M,
+            "acceptance": math.pi / math.exp(log_M),
+        },
+    )
+
+
+# ---------------------------------------------------------------- accept_compact
+
+
+def _bimodal_rows(m: int, dev: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+    """m candidates of the bimodal problem: x [m, 2], log_p [m], log_q [m], float32 on dev."""
+    proposal = _bimodal_proposal(dev)
+    x, log_q = ops.propose("normal", proposal.params(), m, SEED, 0)
+    with torch.no_grad():
+        log_p = bimodal_log_target(x)
+    return x.contiguous(), log_p.contiguous(), log_q.contiguous()
+
+
+def _setup_accept_compact(quick: bool, device: str) -> Prepared:
+    dev = _device(device)
+    m = OP_ROWS
+    x, log_p, log_q = _bimodal_rows(m, dev)
+    log_M = BIMODAL_LOG_M
+    out = torch.empty_like(x)  # capacity m: room for any outcome, for both methods
+    counts = torch.zeros(4, dtype=torch.int64, device=dev)
+    max_ratio = torch.full((1,), -math.inf, dtype=torch.float64, device=dev)
+    g = _generator(dev)
+
+    def run_rsfast() -> Tensor:
+        counts.zero_()
+        max_ratio.fill_(-math.inf)
+        ops.accept_compact(x, log_p, log_q, log_M, SEED, 1, out, counts, max_ratio)
+        return counts  # counts[0] rows of out are written; read lazily (no sync in the call)
+
+    def run_torch() -> int:
+        u = torch.rand(m, generator=g, dtype=log_p.dtype, device=dev)
+        keep = torch.log(u) < (log_p - log_q) - log_M
+        kept = x[keep]
+        k = kept.shape[0]
+        out[:k] = kept
+        return k
+
+    expected = m * math.pi / math.exp(log_M)
+
+    def check(method: str, res: Any) -> None:
+        k = int(res[0]) if isinstance(res, Tensor) else int(res)
+        # ~35k expected; 10 standard deviations either way
+        assert abs(k - expected) < 10 * math.sqrt(expected) + 10, (
+            f"{method}: accepted {k}, expected ~{expected:.0f}"
+        )
+        if isinstance(res, Tensor):
+            assert int(res[1]) == 0 and int(res[2]) == 0 and int(res[3]) == 0, (
+                f"{method}: counts {res.tolist()}"
+            )
+
+    nbytes = x.numel() * x.element_size() + (log_p.numel() + log_q.numel()) * log_p.element_size()
+    return Prepared(
+        case="accept_compact",
+        unit="rows/s",
+        methods={"rsfast": run_rsfast, "torch": run_torch},
+        items={"rsfast": m, "torch": m},
+        check=check,
+        device=dev,
+        bytes_per_call={"rsfast": nbytes, "torch": nbytes},
+        bytes_note="read: x + log_p + log_q",
+        meta={"m": m, "dim": _DIM, "dtype": "float32", "log_M": log_M, "acceptance": expected / m},
+    )
+
+
+# ---------------------------------------------------------------- propose_normal
+
+
+def _setup_propose_normal(quick: bool, device: str) -> Prepared:
+    dev = _device(device)
+    m = OP_ROWS
+    loc = torch.zeros(_DIM, device=dev)
+    scale = torch.full((_DIM,), _PROPOSAL_SCALE, device=dev)
+    g = _generator(dev)
+    log_2pi = math.log(2 * math.pi)
+
+    def run_rsfast() -> tuple[Tensor, Tensor]:
+        return ops.propose("normal", [loc, scale], m, SEED, 0)
+
+    def run_torch() -> tuple[Tensor, Tensor]:
+        z = torch.randn((m, _DIM), generator=g, dtype=loc.dtype, device=dev)
+        const = -torch.log(scale).sum() - 0.5 * _DIM * log_2pi
+        return loc + scale * z, const - 0.5 * (z * z).sum(-1)
+
+    def check(method: str, res: Any) -> None:
+        x, log_q = res
+        assert tuple(x.shape) == (m, _DIM) and tuple(log_q.shape) == (m,), f"{method}: shapes"
+        assert bool(torch.isfinite(log_q).all()), f"{method}: non-finite log q"
+
+    nbytes = m * (_DIM + 1) * 4
+    return Prepared(
+        case="propose_normal",
+        unit="rows/s",
+        methods={"rsfast": run_rsfast, "torch": run_torch},
+        items={"rsfast": m, "torch": m},
+        check=check,
+        device=dev,
+        bytes_per_call={"rsfast": nbytes, "torch": nbytes},
+        bytes_note="written: x + log_q",
+        meta={"m": m, "dim": _DIM, "dtype": "float32"},
+    )
+
+
+#: All cases, in report order.
+CASES: dict[str, BenchCase] = {
+    c.name: c
+    for c in (
+        BenchCase(
+            "sample_bimodal_2d",
+            "n exact samples of a 2-mode target on R^2 from Normal(0, 3); exact fixed log M; acceptance 3.5%",
+            _setup_sample_bimodal,
+        ),
+        BenchCase(
+            "accept_compact",
+            "accept + stable compaction of 1M rows (D=2, float32, 3.5 % accepted) into a preallocated output",
+            _setup_accept_compact,
+        ),
+        BenchCase(
+            "propose_normal",
+            "1M rows of a diagonal normal on R^2 and their log q (float32)",
+            _setup_propose_normal,
+        ),
+    )
+}
+
+
+# ---------------------------------------------------------------- timing
+
+
+def repeats_for(quick: bool) -> int:
+    """Timed calls per method: 3 quick, 5 full."""
+    return REPEATS[quick]
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_calls(
+    fn: Callable[[], Any], repeats: int, device: torch.device, budget_s: float = math.inf
+) -> tuple[list[float], Any]:
+    """Seconds of each of ``repeats`` calls of ``fn`` after one untimed warm-up call.
+
+    On CUDA the device is synchronised before and after each call. A safety valve for loaded
+    machines: once at least one call is timed, no further call starts when the timed calls so far
+    plus one more call of their median length would pass ``budget_s`` (warm-up not counted, since a
+    first call pays one-time costs). Returns (the per-call seconds, the last call's output).
+    """
+    _sync(device)
+    out = fn()
+    _sync(device)
+    times: list[float] = []
+    for _ in range(repeats):
+        if times and sum(times) + statistics.median(times) > budget_s:
+            break
+        _sync(device)
+        t = time.perf_counter()
+        out = fn()
+        _sync(device)
+        times.append(time.perf_counter() - t)
+    return times, out
+
+
+def measure(prepared: Prepared, method: str, seconds: float, repeats: int = 1) -> dict[str, Any]:
+    """The report row of one method given its median seconds per call (``rsfast_speedup`` left None)."""
+    items = prepared.items[method]
+    nbytes = prepared.bytes_per_call.get(method)
+    return {
+        "case": prepared.case,
+        "method": method,
+        "device": str(prepared.device),
+        "items": items,
+        "seconds": seconds,
+        "throughput": items / seconds if seconds > 0 else math.inf,
+        "unit": prepared.unit,
+        "gb_per_s": nbytes / seconds / 1e9 if nbytes and seconds > 0 else None,
+        "repeats": repeats,
+        "rsfast_speedup": None,
+    }
+
+
+def _add_speedups(rows: list[dict[str, Any]]) -> None:
+    ref = next((r for r in rows if r["method"] == "rsfast"), None)
+    for r in rows:
+        if ref is not None and r["throughput"] > 0:
+            r["rsfast_speedup"] = ref["throughput"] / r["throughput"]
+
+
+def run_case(
+    case: BenchCase | str,
+    quick: bool,
+    device: str = "cpu",
+    methods: Sequence[str] | None = None,
+    check: bool = True,
+) -> list[dict[str, Any]]:
+    """Time every method of one case (or those named in ``methods``); one row per method.
+
+    Row keys: ``case``, ``method``, ``device``, ``items`` (samples or rows per call), ``seconds``
+    (median seconds per call), ``throughput`` (items / seconds), ``unit``, ``gb_per_s`` (None when
+    the case defines no byte count), ``repeats`` (timed calls), ``rsfast_speedup`` (rsfast
+    throughput / this method's throughput; 1.0 for rsfast; None when rsfast was not run).
+    """
+    c = CASES[case] if isinstance(case, str) else case
+    prepared = c.setup(quick, device)
+    repeats = repeats_for(quick)
+    budget = METHOD_BUDGET_S[quick]
+    rows = []
+    for name, fn in prepared.methods.items():
+        if methods is not None and name not in methods:
+            continue
+        times, out = time_calls(fn, repeats, prepared.device, budget)
+        if check:
+            prepared.check(name, out)
+        rows.append(measure(prepared, name, statistics.median(times), len(times)))
+    _add_speedups(rows)
+    return rows
+
+
+def run_all(quick: bool, device: str = "cpu", cases: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Run every case (or those named in ``cases``) on ``device``; rows as in :func:`run_case`."""
+    names = list(CASES) if cases is None else list(cases)
+    unknown = [n for n in names if n not in CASES]
+    if unknown:
+        raise ValueError(f"unknown benchmark case(s) {unknown}; known: {list(CASES)}")
+    rows: list[dict[str, Any]] = []
+    with torch.no_grad():
+        for name in names:
+            rows += run_case(name, quick, device)
+    return rows
+
+
+# ---------------------------------------------------------------- report
+
+
+def _si(value: float) -> str:
+    for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g} {prefix}"
+    return f"{value:.3g} "
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 1:
+        return f"{seconds:.3g} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.3g} ms"
+    return f"{seconds * 1e6:.3g} us"
+
+
+def format_table(rows: Sequence[dict[str, Any]]) -> str:
+    """Rows of :func:`run_all` as an aligned text table: case, method, items per call, median time per
+    call, throughput, GB/s (where defined) and ``rsfast x`` (rsfast throughput / this method's)."""
+    header = ("case", "method", "items/call", "time/call", "throughput", "GB/s", "rsfast x")
+    body = []
+    for r in rows:
+        speed = r.get("rsfast_speedup")
+        gbps = r.get("gb_per_s")
+        body.append(
+            (
+                r["case"],
+                r["method"],
+                f"{r['items']:,}",
+                _duration(r["seconds"]),
+                f"{_si(r['throughput'])}{r['unit']}",
+                f"{gbps:.3g}" if gbps is not None else "-",
+                f"{speed:.3g}" if speed is not None else "-",
+            )
+        )
+    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]
+    right = {2, 3, 4, 5, 6}
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        )
+
+    out = [line(header), line(["-" * w for w in widths])]
+    prev = None
+    for b in body:
+        if prev is not None and b[0] != prev:
+            out.append("")
+        out.append(line(b))
+        prev = b[0]
+    return "\n".join(out)
