@@ -72,9 +72,9 @@ def philox_block(seed: int, stream: Tensor, offset: int, block: int) -> Tensor:
     return philox4x32_10(ctr, (seed & _MASK32, (seed >> 32) & _MASK32))
 
 
-def u01_f24(w: Tensor) -> Tensor:
-    """(0, 1) on the 2^-24 grid, float32."""
-    return (w >> 8).to(torch.float32) * 2.0**-24 + 2.0**-25
+def u01_f23(w: Tensor) -> Tensor:
+    """(0, 1) on the 2^-23 grid, float32: (k + 0.5) * 2^-23 for the top 23 bits k (exact)."""
+    return ((w >> 9).to(torch.float32) + 0.5) * 2.0**-23
 
 
 def u01_log_arg(w: Tensor) -> Tensor:
@@ -82,10 +82,10 @@ def u01_log_arg(w: Tensor) -> Tensor:
     return ((w >> 1).to(torch.float32) + 0.5) * 2.0**-31
 
 
-def u01_f53(hi: Tensor, lo: Tensor) -> Tensor:
-    """(0, 1) on the 2^-53 grid from two words, float64."""
-    k = ((hi >> 5) << 26) | (lo >> 6)
-    return (k.to(torch.float64) + 0.5) * 2.0**-53
+def u01_f52(hi: Tensor, lo: Tensor) -> Tensor:
+    """(0, 1) on the 2^-52 grid from two words, float64."""
+    k = ((hi >> 6) << 26) | (lo >> 6)
+    return (k.to(torch.float64) + 0.5) * 2.0**-52
 
 
 def _normals(words: Tensor, dtype: torch.dtype) -> Tensor:
@@ -95,19 +95,19 @@ def _normals(words: Tensor, dtype: torch.dtype) -> Tensor:
         out = []
         for a, b in ((0, 1), (2, 3)):
             rad = torch.sqrt(-2.0 * torch.log(u01_log_arg(words[..., a])))
-            ang = two_pi * u01_f24(words[..., b])
+            ang = two_pi * u01_f23(words[..., b])
             out += [rad * torch.cos(ang), rad * torch.sin(ang)]
         return torch.stack(out, -1)
-    u = u01_f53(words[..., 0], words[..., 1])
-    t = u01_f53(words[..., 2], words[..., 3])
+    u = u01_f52(words[..., 0], words[..., 1])
+    t = u01_f52(words[..., 2], words[..., 3])
     rad = torch.sqrt(-2.0 * torch.log(u))
     return torch.stack([rad * torch.cos(two_pi * t), rad * torch.sin(two_pi * t)], -1)
 
 
 def _uniforms(words: Tensor, dtype: torch.dtype) -> Tensor:
     if dtype == torch.float32:
-        return u01_f24(words)
-    return torch.stack([u01_f53(words[..., 0], words[..., 1]), u01_f53(words[..., 2], words[..., 3])], -1)
+        return u01_f23(words)
+    return torch.stack([u01_f52(words[..., 0], words[..., 1]), u01_f52(words[..., 2], words[..., 3])], -1)
 
 
 def _per_block(dtype: torch.dtype) -> int:
@@ -154,7 +154,7 @@ def log_uniform_accept(seed: int, m: int, offset: int, dtype: torch.dtype, devic
     words = philox_block(seed, torch.arange(m, device=device), offset, 0)
     if dtype == torch.float32:
         return torch.log(u01_log_arg(words[..., 0]))
-    return torch.log(u01_f53(words[..., 0], words[..., 1]))
+    return torch.log(u01_f52(words[..., 0], words[..., 1]))
 
 
 def accept_compact(
@@ -271,7 +271,7 @@ def sample_per_sample(
                 raise RuntimeError(f"sample_per_sample: no {n} samples within {max_proposals} proposals")
             x, lq = _torch_draw(proposal, 1, generator)
             used += 1
-            u = float(torch.rand((), generator=generator))
+            u = float(torch.rand((), generator=generator, device=generator.device if generator else None))
             if u * M * math.exp(float(lq[0])) <= math.exp(float(log_target(x)[0])):
                 out.append(x[0])
     return torch.stack(out) if out else torch.empty((0,))

@@ -2,6 +2,11 @@
 
 Each op has a schema, a CPU and a CUDA implementation (the native kernels) and a
 fake kernel, so that ``torch.compile(fullgraph=True)`` traces through a round.
+:func:`propose` and :func:`accept_compact` check their arguments' types (the
+dispatcher would answer a wrong type with a RuntimeError), then call the
+registered ops :data:`propose_op` / :data:`accept_compact_op` under
+``torch.compile``, fake tensors or any tensor subclass, and the kernels
+directly on plain tensors in eager mode (no dispatcher overhead).
 Outputs have fixed capacity plus a device-side count: no output shape depends
 on data. The pure-torch twins of these ops are in :mod:`rsfast._reference`.
 
@@ -19,7 +24,14 @@ from torch import Tensor
 
 from . import _native
 
-__all__ = ["propose", "accept_compact", "derived_params", "PROPOSAL_PARAMS"]
+__all__ = [
+    "propose",
+    "accept_compact",
+    "propose_op",
+    "accept_compact_op",
+    "derived_params",
+    "PROPOSAL_PARAMS",
+]
 
 # Parameters of each built-in proposal kind, in the order ops.propose takes them.
 PROPOSAL_PARAMS = {
@@ -90,20 +102,33 @@ def derived_params(kind: str, params: list[Tensor]) -> list[Tensor]:
     return [loc.contiguous(), scale.contiguous(), const.contiguous(), cdf]
 
 
-@torch.library.custom_op("rsfast::propose", mutates_args=(), device_types=("cpu", "cuda"))
-def propose(kind: str, params: list[Tensor], m: int, seed: int, offset: int) -> tuple[Tensor, Tensor]:
-    """Draw ``m`` rows of a built-in proposal and their log density, in one pass.
+try:
+    from torch.utils._python_dispatch import _get_current_dispatch_mode
+except ImportError:  # pragma: no cover - older torch: always go through the dispatcher
 
-    Args:
-        kind: ``"normal"`` (params loc [D], scale [D]; diagonal), ``"uniform"`` (low [D], high [D];
-            a box) or ``"mixture_normal"`` (logits [K], loc [K, D], scale [K, D]).
-        params: the tensors above, one floating dtype (float32 or float64) and device.
-        m: number of rows, >= 0.
-        seed, offset: the Philox key and call number.
+    def _get_current_dispatch_mode() -> object:
+        return True
 
-    Returns:
-        x [m, D] and log_q [m] (natural log of the normalised density at x), in the params' dtype.
-    """
+
+def _direct(tensors: list[Tensor]) -> bool:
+    """True when the kernel may run directly: eager mode, no dispatch mode (fake tensors, functionalisation)
+    active, and plain tensors only. Anything else goes through the registered op."""
+    if torch.compiler.is_compiling() or _get_current_dispatch_mode() is not None:
+        return False
+    return all(type(t) is Tensor for t in tensors)
+
+
+def _check_int(value: object, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+
+
+def _check_tensor(value: object, name: str) -> None:
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{name} must be a Tensor, got {type(value).__name__}")
+
+
+def _propose_impl(kind: str, params: list[Tensor], m: int, seed: int, offset: int) -> tuple[Tensor, Tensor]:
     dim, _ = _check_proposal(kind, params)
     if m < 0:
         raise ValueError(f"m must be >= 0, got {m}")
@@ -116,7 +141,44 @@ def propose(kind: str, params: list[Tensor], m: int, seed: int, offset: int) -> 
     return x, log_q
 
 
-@propose.register_fake
+@torch.library.custom_op("rsfast::propose", mutates_args=(), device_types=("cpu", "cuda"))
+def propose_op(kind: str, params: list[Tensor], m: int, seed: int, offset: int) -> tuple[Tensor, Tensor]:
+    """The registered op ``rsfast::propose`` (see :func:`propose`)."""
+    return _propose_impl(kind, params, m, seed, offset)
+
+
+def propose(kind: str, params: list[Tensor], m: int, seed: int, offset: int) -> tuple[Tensor, Tensor]:
+    """Draw ``m`` rows of a built-in proposal and their log density, in one pass.
+
+    Args:
+        kind: ``"normal"`` (params loc [D], scale [D]; diagonal), ``"uniform"`` (low [D], high [D];
+            a box) or ``"mixture_normal"`` (logits [K], loc [K, D], scale [K, D]).
+        params: the tensors above, one floating dtype (float32 or float64) and device.
+        m: number of rows, >= 0.
+        seed, offset: the Philox key and call number.
+
+    Returns:
+        x [m, D] and log_q [m] (natural log of the normalised density at x), in the params' dtype.
+
+    Arguments are checked here (TypeError/ValueError naming the argument). Under ``torch.compile`` or
+    a dispatch mode this calls the registered op :data:`propose_op`; on plain tensors in eager mode
+    it runs the kernel directly, without the dispatcher's overhead.
+    """
+    if not isinstance(kind, str):
+        raise TypeError(f"kind must be a str, got {type(kind).__name__}")
+    if not isinstance(params, (list, tuple)):
+        raise TypeError(f"params must be a list of Tensors, got {type(params).__name__}")
+    for i, p in enumerate(params):
+        _check_tensor(p, f"params[{i}]")
+    _check_int(m, "m")
+    _check_int(seed, "seed")
+    _check_int(offset, "offset")
+    if _direct(list(params)):
+        return _propose_impl(kind, list(params), m, seed, offset)
+    return propose_op(kind, list(params), m, seed, offset)
+
+
+@propose_op.register_fake
 def _propose_fake(kind: str, params: list[Tensor], m: int, seed: int, offset: int) -> tuple[Tensor, Tensor]:
     dim, _ = _check_proposal(kind, params)
     ref = params[-1]
@@ -157,14 +219,53 @@ def _check_accept(
     ):
         if t.device != x.device:
             raise ValueError(f"{name} is on {t.device} but x is on {x.device}")
-    for name, t in (("x", x), ("out", out)):
+    for name, t in (
+        ("x", x),
+        ("log_p", log_p),
+        ("log_q", log_q),
+        ("out", out),
+        ("counts", counts),
+        ("max_log_ratio", max_log_ratio),
+    ):
         if not t.is_contiguous():
-            raise ValueError(f"{name} must be contiguous")
+            raise ValueError(f"{name} must be contiguous (the kernel reads and writes it as one block)")
+
+
+def _accept_compact_impl(
+    x: Tensor,
+    log_p: Tensor,
+    log_q: Tensor,
+    log_M: float,
+    seed: int,
+    offset: int,
+    out: Tensor,
+    counts: Tensor,
+    max_log_ratio: Tensor,
+) -> None:
+    _check_accept(x, log_p, log_q, out, counts, max_log_ratio)
+    _check_seed_offset(seed, offset)
+    if x.shape[0] > 0:
+        _native.accept_compact_into(x, log_p, log_q, log_M, seed, offset, out, counts, max_log_ratio)
 
 
 @torch.library.custom_op(
     "rsfast::accept_compact", mutates_args=("out", "counts", "max_log_ratio"), device_types=("cpu", "cuda")
 )
+def accept_compact_op(
+    x: Tensor,
+    log_p: Tensor,
+    log_q: Tensor,
+    log_M: float,
+    seed: int,
+    offset: int,
+    out: Tensor,
+    counts: Tensor,
+    max_log_ratio: Tensor,
+) -> None:
+    """The registered op ``rsfast::accept_compact`` (see :func:`accept_compact`)."""
+    _accept_compact_impl(x, log_p, log_q, log_M, seed, offset, out, counts, max_log_ratio)
+
+
 def accept_compact(
     x: Tensor,
     log_p: Tensor,
@@ -190,13 +291,29 @@ def accept_compact(
             rows with log p = +inf.
         max_log_ratio: float64 [1], running maximum of log p - log q over non-NaN rows.
     """
-    _check_accept(x, log_p, log_q, out, counts, max_log_ratio)
-    _check_seed_offset(seed, offset)
-    if x.shape[0] > 0:
-        _native.accept_compact_into(x, log_p, log_q, log_M, seed, offset, out, counts, max_log_ratio)
+
+    for name, t in (
+        ("x", x),
+        ("log_p", log_p),
+        ("log_q", log_q),
+        ("out", out),
+        ("counts", counts),
+        ("max_log_ratio", max_log_ratio),
+    ):
+        _check_tensor(t, name)
+    if isinstance(log_M, bool) or not isinstance(log_M, (int, float)):
+        raise TypeError(f"log_M must be a float, got {type(log_M).__name__}")
+    if math.isnan(log_M):
+        raise ValueError("log_M must not be NaN")
+    _check_int(seed, "seed")
+    _check_int(offset, "offset")
+    if _direct([x, log_p, log_q, out, counts, max_log_ratio]):
+        _accept_compact_impl(x, log_p, log_q, float(log_M), seed, offset, out, counts, max_log_ratio)
+    else:
+        accept_compact_op(x, log_p, log_q, float(log_M), seed, offset, out, counts, max_log_ratio)
 
 
-@accept_compact.register_fake
+@accept_compact_op.register_fake
 def _accept_compact_fake(
     x: Tensor,
     log_p: Tensor,

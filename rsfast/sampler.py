@@ -197,7 +197,7 @@ def _log_p(log_target: LogTarget, x: Tensor, dtype: torch.dtype) -> Tensor:
         raise ValueError(f"log_target returned a tensor on {lp.device} for x on {x.device}")
     if not lp.is_floating_point():
         raise TypeError(f"log_target must return a floating tensor, got {lp.dtype}")
-    return lp if lp.dtype == dtype else lp.to(dtype)
+    return (lp if lp.dtype == dtype else lp.to(dtype)).contiguous()
 
 
 # ---------------------------------------------------------------- log M
@@ -216,7 +216,8 @@ def _auto_log_M(
         lp = _log_p(log_target, x, _ratio_dtype(lq.dtype))
     if bool(torch.isposinf(lp).any()):
         raise ValueError("log_target returned +inf; a log density must be finite or -inf")
-    w = (lp.double() - lq.double()).nan_to_num(nan=-math.inf)
+    w = lp.double() - lq.double()
+    w = torch.where(torch.isnan(w), torch.full_like(w, -math.inf), w)
     finite = torch.isfinite(w)
     if not bool(finite.any()):
         raise SamplingError(
@@ -288,6 +289,12 @@ def estimate_log_M(
     mode the pilot never visits is missed, which :func:`sample` then counts as
     overweight proposals.
     """
+    if isinstance(pilot, bool) or not isinstance(pilot, int):
+        raise TypeError(f"pilot must be an int, got {type(pilot).__name__}")
+    if pilot < 1:
+        raise ValueError(f"pilot must be >= 1, got {pilot}")
+    if not callable(log_target):
+        raise TypeError(f"log_target must be callable [m, *event] -> [m], got {type(log_target).__name__}")
     source = _make_source(proposal)
     check_generator(generator, source.device)
     return _auto_log_M(log_target, source, draw_seed(generator), 0, pilot)[0]
@@ -463,8 +470,8 @@ def sample(
                         accepted,
                         used,
                     )
-                if accepted:
-                    acc_est = accepted / used
+                # Nothing accepted yet: forget the pilot's estimate and grow rounds geometrically.
+                acc_est = accepted / used if accepted else None
     finally:
         bar.close()
     if out is None:  # n == 0

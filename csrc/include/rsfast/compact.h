@@ -4,7 +4,7 @@
 //
 // Row i at op offset o accepts when log u < log p - log q - log M, with u from
 // Philox block (0, i, o): word 0 (31-bit resolution) for float32, words 0 and 1
-// (53-bit) for float64, so that tiny acceptance probabilities are not rounded
+// (52-bit) for float64, so that tiny acceptance probabilities are not rounded
 // away. The comparison runs in the dtype of log p and log q.
 #pragma once
 #include "rsfast/fastmath.h"
@@ -24,7 +24,7 @@ struct Decision {
 };
 
 RSFAST_HD float log_uniform(U32x4 r, float) { return fast_logf(u01_log_arg(r.v[0])); }
-RSFAST_HD double log_uniform(U32x4 r, double) { return std::log(u01_f53(r.v[0], r.v[1])); }
+RSFAST_HD double log_uniform(U32x4 r, double) { return std::log(u01_f52(r.v[0], r.v[1])); }
 
 // `r` is Philox block (0, row, offset); only words 0 (float) or 0 and 1
 // (double) are read.

@@ -58,14 +58,14 @@ RSFAST_HD void fast_sincos_turns(float t, float& s, float& c) {
 RSFAST_HD void box_muller(uint32_t r0, uint32_t r1, float& z0, float& z1) {
   const float rad = sqrtf(-2.0f * fast_logf(u01_log_arg(r0)));
   float s, c;
-  fast_sincos_turns(u01_f24(r1), s, c);
+  fast_sincos_turns(u01_f23(r1), s, c);
   z0 = rad * c;
   z1 = rad * s;
 }
 
-// float64: four words -> two standard normals, 53-bit uniforms.
+// float64: four words -> two standard normals, 52-bit uniforms.
 RSFAST_HD void box_muller(uint32_t r0, uint32_t r1, uint32_t r2, uint32_t r3, double& z0, double& z1) {
-  const double u = u01_f53(r0, r1), t = u01_f53(r2, r3);
+  const double u = u01_f52(r0, r1), t = u01_f52(r2, r3);
   const double rad = std::sqrt(-2.0 * std::log(u));
   const double a = 6.283185307179586476925 * t;
   z0 = rad * std::cos(a);

@@ -63,19 +63,22 @@ RSFAST_HD U32x4 philox_block(uint32_t k0, uint32_t k1, uint32_t stream_lo, uint3
 
 // ---- word -> uniform conversions (all open intervals: safe under log) ----
 
-// (0, 1) on a 2^-24 grid: (k + 0.5) * 2^-24.
-RSFAST_HD float u01_f24(uint32_t r) {
-  return (float)(int32_t)(r >> 8) * 5.9604644775390625e-08f + 2.98023223876953125e-08f;
+// (0, 1) on a 2^-23 grid: (k + 0.5) * 2^-23 for the top 23 bits k. Every value
+// is exact in float, the largest is 1 - 2^-24 (a 24-bit grid would round its
+// top value to 1.0).
+RSFAST_HD float u01_f23(uint32_t r) {
+  return ((float)(int32_t)(r >> 9) + 0.5f) * 1.1920928955078125e-07f;
 }
 // (0, 1] with fine resolution near 0 (31 bits), for arguments of log:
 // the smallest value is 2^-32, so -log u <= 22.2.
 RSFAST_HD float u01_log_arg(uint32_t r) {
   return ((float)(int32_t)(r >> 1) + 0.5f) * 4.656612873077392578125e-10f;
 }
-// (0, 1) on a 2^-53 grid from two words.
-RSFAST_HD double u01_f53(uint32_t hi, uint32_t lo) {
-  const uint64_t k = ((uint64_t)(hi >> 5) << 26) | (uint64_t)(lo >> 6);
-  return ((double)k + 0.5) * 1.1102230246251565404e-16;
+// (0, 1) on a 2^-52 grid from two words (26 bits of each): exact in double,
+// the largest value is 1 - 2^-53.
+RSFAST_HD double u01_f52(uint32_t hi, uint32_t lo) {
+  const uint64_t k = ((uint64_t)(hi >> 6) << 26) | (uint64_t)(lo >> 6);
+  return ((double)k + 0.5) * 2.220446049250313080847e-16;
 }
 
 }  // namespace rsfast

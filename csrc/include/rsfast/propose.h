@@ -6,7 +6,7 @@
 //   Normal:         block b holds normals NPB*b .. NPB*b + NPB - 1
 //   Uniform:        block b holds uniforms UPB*b .. UPB*b + UPB - 1
 //   MixtureNormal:  block 0 word(s) pick the component, normals start at block 1
-// with NPB = UPB = 4 for float32 and 2 for float64 (53-bit uniforms).
+// with NPB = UPB = 4 for float32 and 2 for float64 (52-bit uniforms).
 #pragma once
 #include "rsfast/fastmath.h"
 #include "rsfast/philox.h"
@@ -53,11 +53,11 @@ template <typename T>
 RSFAST_HD BlockValues<T> uniforms(const U32x4& r);
 template <>
 RSFAST_HD BlockValues<float> uniforms<float>(const U32x4& r) {
-  return BlockValues<float>{{u01_f24(r.v[0]), u01_f24(r.v[1]), u01_f24(r.v[2]), u01_f24(r.v[3])}};
+  return BlockValues<float>{{u01_f23(r.v[0]), u01_f23(r.v[1]), u01_f23(r.v[2]), u01_f23(r.v[3])}};
 }
 template <>
 RSFAST_HD BlockValues<double> uniforms<double>(const U32x4& r) {
-  return BlockValues<double>{{u01_f53(r.v[0], r.v[1]), u01_f53(r.v[2], r.v[3])}};
+  return BlockValues<double>{{u01_f52(r.v[0], r.v[1]), u01_f52(r.v[2], r.v[3])}};
 }
 
 template <typename T>
