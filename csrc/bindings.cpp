@@ -71,6 +71,7 @@ py::dict build_info() {
   d["cuda_archs"] = cuda::archs();
   d["openmp"] = cpu::openmp();
   d["openmp_threads"] = cpu::max_threads();
+  d["cpu_isa"] = cpu::isa();
   return d;
 }
 

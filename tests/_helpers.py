@@ -122,24 +122,29 @@ def digest(*tensors: torch.Tensor) -> str:
 # ---------------------------------------------------------------- subprocesses
 
 
-def _child_env(threads: int) -> dict:
-    """Environment of a child interpreter with OMP_NUM_THREADS=threads that imports the same rsfast."""
+def _child_env(threads: int, isa: str | None = None) -> dict:
+    """Environment of a child interpreter with OMP_NUM_THREADS=threads (and RSFAST_CPU_ISA=isa when
+    given) that imports the same rsfast."""
     import rsfast
 
     env = dict(os.environ)
     env["OMP_NUM_THREADS"] = str(threads)
+    env.pop("RSFAST_CPU_ISA", None)
+    if isa is not None:
+        env["RSFAST_CPU_ISA"] = isa
     root = str(Path(rsfast.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join([root, str(TESTS_DIR), env.get("PYTHONPATH", "")])
     return env
 
 
-def thread_digests(threads_list=(1, 2, 3), timeout: float = 150) -> dict:
+def thread_digests(threads_list=(1, 2, 3), timeout: float = 150, isa: str | None = None) -> dict:
     """{threads: digests} of propose / accept_compact / sample outputs (see _thread_probe.py), each
-    computed in a fresh interpreter with OMP_NUM_THREADS=threads; the children run concurrently."""
+    computed in a fresh interpreter with OMP_NUM_THREADS=threads (and RSFAST_CPU_ISA=isa when given);
+    the children run concurrently."""
     procs = {
         t: subprocess.Popen(
             [sys.executable, str(TESTS_DIR / "_thread_probe.py")],
-            env=_child_env(t),
+            env=_child_env(t, isa),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

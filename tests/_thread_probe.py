@@ -43,6 +43,7 @@ def main() -> None:
     )
     res["sample"] = digest(r.samples) + f"/{r.num_proposals}/{r.num_rounds}"
     res["openmp_threads"] = rsfast.build_info()["openmp_threads"]  # what the kernels above ran with
+    res["cpu_isa"] = rsfast.build_info()["cpu_isa"]
     print(json.dumps(res))
 
 

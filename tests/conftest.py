@@ -15,6 +15,12 @@ def digests_by_threads() -> dict:
     return thread_digests((1, 2, 3))
 
 
+@pytest.fixture(scope="session")
+def digests_baseline_isa() -> dict:
+    """Digests of the same outputs from the baseline (non-AVX2) build of the CPU kernels, 2 threads."""
+    return thread_digests((2,), isa="baseline")[2]
+
+
 @pytest.fixture(autouse=True)
 def _restore_torch_threads():
     """Tests may change torch's thread count (which rsfast's CPU kernels follow); put it back."""

@@ -12,7 +12,7 @@
 #include "rsfast/compact.h"
 #include "rsfast/drivers.h"
 
-namespace rsfast::cpu {
+namespace rsfast::cpu::RSFAST_CPU_ISA {
 namespace {
 
 constexpr int64_t kChunk = 8192;  // rows per scheduling chunk (multiple of kLanes)
@@ -25,7 +25,7 @@ struct ChunkStats {
 // Rows [begin, begin + count) with constant high index word `hi`; the
 // decisions vectorise across rows (Philox included).
 template <typename T>
-RSFAST_CLONES void decide_piece(const T* __restrict lp, const T* __restrict lq, T log_M, uint32_t k0, uint32_t k1,
+void decide_piece(const T* __restrict lp, const T* __restrict lq, T log_M, uint32_t k0, uint32_t k1,
                                 uint32_t offset, int64_t begin, uint32_t hi, uint32_t count,
                                 uint8_t* __restrict flags, ChunkStats& st) {
   uint32_t acc = 0, nan = 0, over = 0, pinf = 0;
@@ -123,8 +123,6 @@ void run(const AcceptArgs& a) {
 
 }  // namespace
 
-int64_t accept_compact_scratch_bytes(int64_t m) { return m > 0 ? m : 1; }
-
 void accept_compact(const AcceptArgs& args) {
   if (args.m <= 0) return;
   if (args.dtype == kFloat32)
@@ -133,4 +131,4 @@ void accept_compact(const AcceptArgs& args) {
     run<double>(args);
 }
 
-}  // namespace rsfast::cpu
+}  // namespace rsfast::cpu::RSFAST_CPU_ISA

@@ -8,12 +8,12 @@
 #include <omp.h>
 #endif
 
-// Compile the hot loops twice (AVX2 and baseline x86-64) and pick at load
-// time, so that one wheel is fast on new CPUs and still runs on old ones.
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
-#define RSFAST_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define RSFAST_CLONES
+// The CPU kernels are compiled once per instruction set (CMakeLists.txt:
+// baseline, and AVX2 on x86-64) into rsfast::cpu::RSFAST_CPU_ISA;
+// csrc/cpu/dispatch.cpp picks one at run time, so that one wheel is fast on
+// new CPUs and still runs on old ones. Both give the same bits.
+#ifndef RSFAST_CPU_ISA
+#define RSFAST_CPU_ISA base
 #endif
 
 namespace rsfast::cpu {

@@ -6,7 +6,7 @@
 #include "philox_lanes.h"
 #include "rsfast/drivers.h"
 
-namespace rsfast::cpu {
+namespace rsfast::cpu::RSFAST_CPU_ISA {
 namespace {
 
 constexpr int64_t kChunk = 8192;  // rows per scheduling chunk (multiple of kLanes)
@@ -16,7 +16,7 @@ constexpr int64_t kChunk = 8192;  // rows per scheduling chunk (multiple of kLan
 // scatter into the row-major output. A float block holds 4 normals; when the
 // row needs only 2 more, only one Box-Muller pair is computed.
 template <typename T>
-RSFAST_CLONES void lanes_piece(const ProposalParams<T> p, uint32_t k0, uint32_t k1, uint32_t offset, uint32_t hi,
+void lanes_piece(const ProposalParams<T> p, uint32_t k0, uint32_t k1, uint32_t offset, uint32_t hi,
                                int64_t begin, int64_t end, T* __restrict x, T* __restrict log_q) {
   constexpr int V = PerBlock<T>::kValues;
   constexpr int64_t W = kLanes;
@@ -111,28 +111,4 @@ void propose(const ProposeArgs& args) {
     run<double>(args);
 }
 
-int max_threads() {
-#ifdef _OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
-
-void set_max_threads(int n) {
-#ifdef _OPENMP
-  if (n > 0) omp_set_num_threads(n);
-#else
-  (void)n;
-#endif
-}
-
-bool openmp() {
-#ifdef _OPENMP
-  return true;
-#else
-  return false;
-#endif
-}
-
-}  // namespace rsfast::cpu
+}  // namespace rsfast::cpu::RSFAST_CPU_ISA

@@ -3,8 +3,13 @@
 #include <cstdint>
 #include <cstring>
 
+// Always inlined: the CPU kernels are compiled once per instruction set, and an
+// out-of-line copy of a shared inline function could otherwise be merged
+// across those builds (an AVX2 copy called from the baseline build).
 #if defined(__CUDACC__)
 #define RSFAST_HD __host__ __device__ __forceinline__
+#elif defined(__GNUC__)
+#define RSFAST_HD inline __attribute__((always_inline))
 #else
 #define RSFAST_HD inline
 #endif

@@ -46,6 +46,8 @@ int64_t accept_compact_scratch_bytes(int64_t m);
 int max_threads();
 void set_max_threads(int n);
 bool openmp();
+// Instruction set of the CPU kernels chosen at run time: "avx2" or "baseline".
+std::string isa();
 }  // namespace cpu
 
 namespace cuda {

@@ -1,0 +1,80 @@
+// Entry points of the CPU drivers: pick the AVX2 build of the kernels when the
+// CPU has AVX2 (x86-64 builds only), else the baseline build. Both builds give
+// the same bits (no FMA contraction, the same arithmetic in the same order).
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "parallel.h"
+#include "rsfast/drivers.h"
+
+namespace rsfast::cpu {
+
+namespace base {
+void propose(const ProposeArgs& args);
+void accept_compact(const AcceptArgs& args);
+}  // namespace base
+
+#ifdef RSFAST_CPU_AVX2
+namespace avx2 {
+void propose(const ProposeArgs& args);
+void accept_compact(const AcceptArgs& args);
+}  // namespace avx2
+
+// RSFAST_CPU_ISA=baseline in the environment forces the baseline build (tests
+// compare the two builds bit for bit).
+static bool has_avx2() {
+  static const bool yes = [] {
+    const char* forced = std::getenv("RSFAST_CPU_ISA");
+    return __builtin_cpu_supports("avx2") && !(forced && std::strcmp(forced, "baseline") == 0);
+  }();
+  return yes;
+}
+#else
+static bool has_avx2() { return false; }
+#endif
+
+void propose(const ProposeArgs& args) {
+#ifdef RSFAST_CPU_AVX2
+  if (has_avx2()) return avx2::propose(args);
+#endif
+  base::propose(args);
+}
+
+void accept_compact(const AcceptArgs& args) {
+#ifdef RSFAST_CPU_AVX2
+  if (has_avx2()) return avx2::accept_compact(args);
+#endif
+  base::accept_compact(args);
+}
+
+// One flag byte per row.
+int64_t accept_compact_scratch_bytes(int64_t m) { return m > 0 ? m : 1; }
+
+std::string isa() { return has_avx2() ? "avx2" : "baseline"; }
+
+int max_threads() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+void set_max_threads(int n) {
+#ifdef _OPENMP
+  if (n > 0) omp_set_num_threads(n);
+#else
+  (void)n;
+#endif
+}
+
+bool openmp() {
+#ifdef _OPENMP
+  return true;
+#else
+  return false;
+#endif
+}
+
+}  // namespace rsfast::cpu
