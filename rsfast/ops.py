@@ -141,10 +141,10 @@ def _propose_impl(kind: str, params: list[Tensor], m: int, seed: int, offset: in
     return x, log_q
 
 
-@torch.library.custom_op("rsfast::propose", mutates_args=(), device_types=("cpu", "cuda"))
-def propose_op(kind: str, params: list[Tensor], m: int, seed: int, offset: int) -> tuple[Tensor, Tensor]:
-    """The registered op ``rsfast::propose`` (see :func:`propose`)."""
-    return _propose_impl(kind, params, m, seed, offset)
+#: The registered op ``rsfast::propose`` (see :func:`propose`): for torch.compile and opcheck.
+propose_op = torch.library.custom_op(
+    "rsfast::propose", _propose_impl, mutates_args=(), device_types=("cpu", "cuda")
+)
 
 
 def propose(kind: str, params: list[Tensor], m: int, seed: int, offset: int) -> tuple[Tensor, Tensor]:
@@ -248,22 +248,14 @@ def _accept_compact_impl(
         _native.accept_compact_into(x, log_p, log_q, log_M, seed, offset, out, counts, max_log_ratio)
 
 
-@torch.library.custom_op(
-    "rsfast::accept_compact", mutates_args=("out", "counts", "max_log_ratio"), device_types=("cpu", "cuda")
+#: The registered op ``rsfast::accept_compact`` (see :func:`accept_compact`): for torch.compile and
+#: opcheck.
+accept_compact_op = torch.library.custom_op(
+    "rsfast::accept_compact",
+    _accept_compact_impl,
+    mutates_args=("out", "counts", "max_log_ratio"),
+    device_types=("cpu", "cuda"),
 )
-def accept_compact_op(
-    x: Tensor,
-    log_p: Tensor,
-    log_q: Tensor,
-    log_M: float,
-    seed: int,
-    offset: int,
-    out: Tensor,
-    counts: Tensor,
-    max_log_ratio: Tensor,
-) -> None:
-    """The registered op ``rsfast::accept_compact`` (see :func:`accept_compact`)."""
-    _accept_compact_impl(x, log_p, log_q, log_M, seed, offset, out, counts, max_log_ratio)
 
 
 def accept_compact(

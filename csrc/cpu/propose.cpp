@@ -75,13 +75,7 @@ void rows_range(const ProposalParams<T> p, uint64_t seed, uint32_t offset, int64
 
 template <typename T>
 void run(const ProposeArgs& a) {
-  const ProposalParams<T> p{a.kind,
-                            a.dim,
-                            a.ncomp,
-                            static_cast<const T*>(a.a),
-                            static_cast<const T*>(a.b),
-                            static_cast<const T*>(a.c),
-                            static_cast<const T*>(a.cdf)};
+  const ProposalParams<T> p = params_of<T>(a);
   T* x = static_cast<T*>(a.x);
   T* lq = static_cast<T*>(a.log_q);
   const uint32_t k0 = (uint32_t)a.seed, k1 = (uint32_t)(a.seed >> 32);

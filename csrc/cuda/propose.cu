@@ -27,13 +27,7 @@ __global__ void __launch_bounds__(kProposeThreads)
 
 template <typename T>
 void launch(const ProposeArgs& a, cudaStream_t stream) {
-  const ProposalParams<T> p{a.kind,
-                            a.dim,
-                            a.ncomp,
-                            static_cast<const T*>(a.a),
-                            static_cast<const T*>(a.b),
-                            static_cast<const T*>(a.c),
-                            static_cast<const T*>(a.cdf)};
+  const ProposalParams<T> p = params_of<T>(a);
   const int64_t blocks = (a.m + kProposeThreads - 1) / kProposeThreads;
   // Grid-stride beyond this; 2^20 blocks of 256 threads fill any GPU.
   const unsigned grid = (unsigned)std::min<int64_t>(blocks, int64_t(1) << 20);

@@ -8,6 +8,7 @@
 //   MixtureNormal:  block 0 word(s) pick the component, normals start at block 1
 // with NPB = UPB = 4 for float32 and 2 for float64 (52-bit uniforms).
 #pragma once
+#include "rsfast/drivers.h"
 #include "rsfast/fastmath.h"
 #include "rsfast/philox.h"
 
@@ -93,6 +94,17 @@ struct ProposalParams {
   const T* c;
   const T* cdf;
 };
+
+template <typename T>
+RSFAST_HD ProposalParams<T> params_of(const ProposeArgs& a) {
+  return ProposalParams<T>{a.kind,
+                           a.dim,
+                           a.ncomp,
+                           static_cast<const T*>(a.a),
+                           static_cast<const T*>(a.b),
+                           static_cast<const T*>(a.c),
+                           static_cast<const T*>(a.cdf)};
+}
 
 // Component index for a uniform u: the number of cdf entries <= u, clamped.
 template <typename T>
