@@ -11,6 +11,7 @@ kept cache-sized so that the user's torch code runs on data in cache.
 
 from __future__ import annotations
 
+import abc
 import math
 import time
 import warnings
@@ -113,16 +114,18 @@ class SampleResult:
 # ---------------------------------------------------------------- candidate sources
 
 
-class _Source:
+class _Source(abc.ABC):
     """Draws (x [m, *event], log q [m]) for Philox (seed, offset) and scores log q differentiably."""
 
     device: torch.device
 
+    @abc.abstractmethod
     def draw(self, m: int, seed: int, offset: int) -> tuple[Tensor, Tensor]:
-        raise NotImplementedError  # defined by both sources below
+        """m candidates and their log q."""
 
+    @abc.abstractmethod
     def log_prob(self, x: Tensor) -> Tensor:
-        raise NotImplementedError  # defined by both sources below
+        """log q at x [m, *event] -> [m], differentiable."""
 
 
 class _KernelSource(_Source):
