@@ -185,6 +185,11 @@ def _propose_fake(kind: str, params: list[Tensor], m: int, seed: int, offset: in
     return ref.new_empty((m, dim)), ref.new_empty((m,))
 
 
+def _named(*tensors: Tensor) -> zip[tuple[str, Tensor]]:
+    """The tensor arguments of accept_compact with their names."""
+    return zip(("x", "log_p", "log_q", "out", "counts", "max_log_ratio"), tensors)
+
+
 def _check_accept(
     x: Tensor, log_p: Tensor, log_q: Tensor, out: Tensor, counts: Tensor, max_log_ratio: Tensor
 ) -> None:
@@ -210,23 +215,9 @@ def _check_accept(
         raise ValueError(
             f"max_log_ratio must be float64 [1], got {max_log_ratio.dtype} {tuple(max_log_ratio.shape)}"
         )
-    for name, t in (
-        ("log_p", log_p),
-        ("log_q", log_q),
-        ("out", out),
-        ("counts", counts),
-        ("max_log_ratio", max_log_ratio),
-    ):
+    for name, t in _named(x, log_p, log_q, out, counts, max_log_ratio):
         if t.device != x.device:
             raise ValueError(f"{name} is on {t.device} but x is on {x.device}")
-    for name, t in (
-        ("x", x),
-        ("log_p", log_p),
-        ("log_q", log_q),
-        ("out", out),
-        ("counts", counts),
-        ("max_log_ratio", max_log_ratio),
-    ):
         if not t.is_contiguous():
             raise ValueError(f"{name} must be contiguous (the kernel reads and writes it as one block)")
 
@@ -283,15 +274,7 @@ def accept_compact(
             rows with log p = +inf.
         max_log_ratio: float64 [1], running maximum of log p - log q over non-NaN rows.
     """
-
-    for name, t in (
-        ("x", x),
-        ("log_p", log_p),
-        ("log_q", log_q),
-        ("out", out),
-        ("counts", counts),
-        ("max_log_ratio", max_log_ratio),
-    ):
+    for name, t in _named(x, log_p, log_q, out, counts, max_log_ratio):
         _check_tensor(t, name)
     if isinstance(log_M, bool) or not isinstance(log_M, (int, float)):
         raise TypeError(f"log_M must be a float, got {type(log_M).__name__}")

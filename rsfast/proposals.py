@@ -98,10 +98,6 @@ class Proposal(Distribution):
         x, _ = ops.propose(self.kind, self.params(), shape.numel(), draw_seed(generator), 0)
         return x.reshape(shape + self.event_shape)
 
-    def sample_with_log_prob(self, m: int, seed: int, offset: int) -> tuple[Tensor, Tensor]:
-        """m rows [m, D] and their log q [m] from Philox (seed, offset)."""
-        return ops.propose(self.kind, self.params(), m, seed, offset)
-
     def _check_x(self, x: Tensor) -> Tensor:
         x = torch.as_tensor(x, device=self.device)
         if x.shape[-1:] != self.event_shape:

@@ -153,8 +153,7 @@ class _TorchSource(_Source):
 
     def __init__(self, dist: Distribution) -> None:
         self.dist = dist
-        probe = dist.sample()  # device and shape; uses the global RNG inside seeded_global_rng below
-        self.device = probe.device
+        self.device = _distribution_device(dist)
 
     def draw(self, m: int, seed: int, offset: int) -> tuple[Tensor, Tensor]:
         with seeded_global_rng(self.device, (seed ^ (offset * 0x9E3779B97F4A7C15)) & (2**63 - 1)):
@@ -170,8 +169,7 @@ def _make_source(proposal: Any) -> _Source:
     if isinstance(proposal, Proposal):
         return _KernelSource(proposal)
     if isinstance(proposal, Distribution):
-        with seeded_global_rng(_distribution_device(proposal), 0):
-            return _TorchSource(proposal)
+        return _TorchSource(proposal)
     raise TypeError(
         "proposal must be an rsfast.proposals object (Normal, Uniform, MixtureNormal) or a "
         f"torch.distributions.Distribution, got {type(proposal).__name__}"
@@ -179,6 +177,7 @@ def _make_source(proposal: Any) -> _Source:
 
 
 def _distribution_device(dist: Distribution) -> torch.device:
+    """The device of the first tensor parameter (the CPU when it has none)."""
     for value in vars(dist).values():
         if isinstance(value, Tensor):
             return value.device
@@ -420,6 +419,7 @@ def sample(
     used = rounds = accepted = 0
     host = [0, 0, 0, 0]
     on_cuda = device.type == "cuda"
+    cap = _round_rows(device, 8)  # rows per round; refined once the row size is known
     bar = _Progress(progress, n)
     try:
         with torch.no_grad():
@@ -441,12 +441,12 @@ def sample(
                 plan = min(max(plan, _MIN_ROUND_ROWS), remaining_budget)
                 # CUDA: the whole plan without reading the count; CPU: one cache-sized round.
                 while plan > 0 and rounds < MAX_ROUNDS:
-                    cap = _round_rows(device, out[0].numel() * out.element_size() if out is not None else 8)
                     m = min(plan, cap)
                     x, lq = source.draw(m, seed, offset)
                     lp = _log_p(log_target, x, lq.dtype)
                     if out is None:
                         out = x.new_empty((n, *x.shape[1:]))
+                        cap = _round_rows(device, x[0].numel() * x.element_size())
                     # The kernel behind ops.accept_compact, called directly: shapes are right by
                     # construction, and the scratch is reused across rounds.
                     scratch = _native.accept_compact_into(
