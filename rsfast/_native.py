@@ -166,6 +166,6 @@ def perturb_into(tensors: list[torch.Tensor], indices: list[int], seed: int, sca
         return
     device, stream = device_args(tensors[0])
     _C.perturb(
-        [ptr(t) for t in tensors], [t.numel() for t in tensors], [PERTURB_DTYPE_CODES[t.dtype] for t in tensors],
-        list(indices), seed, float(scale), device, stream,
+        [ptr(t) for t in tensors], [t.numel() for t in tensors],
+        [PERTURB_DTYPE_CODES[t.dtype] for t in tensors], list(indices), seed, float(scale), device, stream,
     )  # fmt: skip

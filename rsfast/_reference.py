@@ -323,7 +323,9 @@ def fast_sincos_turns(t: Tensor) -> tuple[Tensor, Tensor]:
     a = (t - 0.25 * q.to(torch.float32)) * 6.28318530717958647692
     z = a * a
     sa = ((-1.9515295891e-4 * z + 8.3321608736e-3) * z - 1.6666654611e-1) * z * a + a
-    ca = ((2.443315711809948e-5 * z - 1.388731625493765e-3) * z + 4.166664568298827e-2) * z * z - 0.5 * z + 1.0
+    ca = (
+        ((2.443315711809948e-5 * z - 1.388731625493765e-3) * z + 4.166664568298827e-2) * z * z - 0.5 * z + 1.0
+    )
     swap = (q & 1) != 0
     s0 = torch.where(swap, ca, sa)
     c0 = torch.where(swap, sa, ca)

@@ -324,8 +324,8 @@ def _check_perturb(tensors: list[Tensor], scale: float) -> None:
             )
         if not t.is_contiguous():
             raise ValueError(
-                f"tensors[{i}] is not contiguous (shape {tuple(t.shape)}, stride {t.stride()}); perturb_ works "
-                "in place on contiguous tensors only (the noise follows the row-major element index)"
+                f"tensors[{i}] is not contiguous (shape {tuple(t.shape)}, stride {t.stride()}); perturb_ "
+                "works in place on contiguous tensors only (the noise follows the row-major element index)"
             )
         if t.device.type not in ("cpu", "cuda"):
             raise ValueError(f"tensors[{i}] is on {t.device}; perturb_ runs on cpu and cuda tensors")

@@ -114,7 +114,8 @@ rsfast.perturb_(torch.zeros(100_000), 1, 1.0)  # load everything the call needs
 before = hwm()
 rsfast.perturb_(x, 3, 0.01)
 after = hwm()
-print(json.dumps({"grow": after - before, "changed": bool((x != 1).any()), "finite": bool(x.isfinite().all())}))
+print(json.dumps({"grow": after - before, "changed": bool((x != 1).any()),
+                  "finite": bool(x.isfinite().all())}))
 """
 
 

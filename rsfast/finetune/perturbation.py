@@ -144,7 +144,9 @@ class PerturbationTuner:
             if p.dtype not in ops.PERTURB_DTYPES:
                 raise TypeError(f"params[{i}] has dtype {p.dtype}; only floating parameters can be perturbed")
             if not p.is_contiguous():
-                raise ValueError(f"params[{i}] must be contiguous (perturb_ works in place on contiguous data)")
+                raise ValueError(
+                    f"params[{i}] must be contiguous (perturb_ works in place on contiguous data)"
+                )
             if id(p) not in seen:
                 seen.add(id(p))
                 unique.append(p)
@@ -213,7 +215,9 @@ class PerturbationTuner:
                 raise ValueError(f"loss_fn must return a scalar, got a tensor of shape {tuple(value.shape)}")
             return float(value.item())
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"loss_fn must return a float or a one-element Tensor, got {type(value).__name__}")
+            raise TypeError(
+                f"loss_fn must return a float or a one-element Tensor, got {type(value).__name__}"
+            )
         return float(value)
 
     def _move(self, seed: int, scale: float) -> None:
