@@ -7,6 +7,7 @@
 
 #include <array>
 #include <stdexcept>
+#include <vector>
 
 #include "rsfast/drivers.h"
 #include "rsfast/philox.h"
@@ -81,6 +82,26 @@ py::tuple cuda_device_count() {
   return py::make_tuple(n, why);
 }
 
+// perturb: one PerturbTensor per (pointer, numel, dtype code, list index); all on one device.
+void perturb(const std::vector<uintptr_t>& ptrs, const std::vector<int64_t>& numels, const std::vector<int>& dtypes,
+             const std::vector<uint32_t>& indices, uint64_t seed, double scale, int device, uintptr_t stream) {
+  const size_t n = ptrs.size();
+  if (numels.size() != n || dtypes.size() != n || indices.size() != n)
+    throw std::invalid_argument("rsfast._C.perturb: ptrs, numels, dtypes and indices must have one length");
+  std::vector<PerturbTensor> tensors(n);
+  for (size_t c = 0; c < n; ++c) {
+    if (dtypes[c] < 0 || dtypes[c] > 3) throw std::invalid_argument("rsfast._C.perturb: dtype code must be 0..3");
+    if (numels[c] < 0) throw std::invalid_argument("rsfast._C.perturb: numel must be >= 0");
+    tensors[c] = PerturbTensor{mptr(ptrs[c]), numels[c], dtypes[c], indices[c]};
+  }
+  const PerturbArgs args{tensors.data(), (int64_t)n, seed, scale};
+  py::gil_scoped_release nogil;
+  if (device < 0)
+    cpu::perturb(args);
+  else
+    cuda::perturb(args, device, mptr(stream));
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, mod) {
@@ -92,4 +113,6 @@ PYBIND11_MODULE(_C, mod) {
   mod.def("build_info", &build_info);
   mod.def("set_num_threads", &cpu::set_max_threads, "Threads of the CPU kernels (rsfast follows torch.get_num_threads()).");
   mod.def("cuda_device_count", &cuda_device_count);
+  mod.def("perturb", &perturb,
+          "Add scale * z in place to each tensor, z the Philox normals of (seed, index, element).");
 }

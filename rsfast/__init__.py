@@ -6,6 +6,7 @@ __version__ = "0.1.0"
 
 from . import ops, proposals  # noqa: E402
 from ._native import build_info  # noqa: E402
+from .ops import perturb_  # noqa: E402
 from .sampler import (  # noqa: E402
     OverweightWarning,
     SampleResult,
@@ -25,3 +26,4 @@ __all__ = [
     "SamplingError",
     "OverweightWarning",
 ]
+__all__ += ["perturb_"]

@@ -151,3 +151,21 @@ def accept_compact_into(
         seed, offset, ptr(out), ptr(counts), ptr(max_log_ratio), ptr(scratch), device, stream,
     )  # fmt: skip
     return scratch
+
+
+# ---------------------------------------------------------------- perturb
+
+#: Storage dtype codes of the perturb kernel (PerturbDType in csrc/include/rsfast/perturb.h).
+PERTURB_DTYPE_CODES = {torch.float32: 0, torch.float64: 1, torch.float16: 2, torch.bfloat16: 3}
+
+
+def perturb_into(tensors: list[torch.Tensor], indices: list[int], seed: int, scale: float) -> None:
+    """Run the perturb kernel on ``tensors`` (contiguous, floating, one device, validated by
+    :func:`rsfast.ops.perturb_`); ``indices[c]`` is tensor c's position in the caller's list."""
+    if not tensors:
+        return
+    device, stream = device_args(tensors[0])
+    _C.perturb(
+        [ptr(t) for t in tensors], [t.numel() for t in tensors],
+        [PERTURB_DTYPE_CODES[t.dtype] for t in tensors], list(indices), seed, float(scale), device, stream,
+    )  # fmt: skip

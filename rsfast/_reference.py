@@ -275,3 +275,102 @@ def sample_per_sample(
             if u * M * math.exp(float(lq[0])) <= math.exp(float(log_target(x)[0])):
                 out.append(x[0])
     return torch.stack(out) if out else torch.empty((0,))
+
+
+# ---------------------------------------------------------------- perturb_
+
+#: Counter word 3 of every perturb draw (kPerturbTag in csrc/include/rsfast/perturb.h): "pert".
+PERTURB_TAG = 0x70657274
+
+
+def _f32(t: Tensor, value: float) -> Tensor:
+    """A float32 constant as the kernels round it (a C float literal)."""
+    return torch.full_like(t, value, dtype=torch.float32)
+
+
+def fast_logf(x: Tensor) -> Tensor:
+    """Torch twin of ``fast_logf`` (csrc/include/rsfast/fastmath.h), op for op in float32, so that the
+    result is bit-identical to the kernels' (they are compiled without FMA contraction)."""
+    bits = x.view(torch.int32)
+    e = ((bits >> 23) & 0xFF) - 126
+    m = ((bits & 0x007FFFFF) | 0x3F000000).view(torch.float32)  # x > 0: the sign bit is clear
+    small = m < 0.70710678118654752440
+    e = torch.where(small, e - 1, e)
+    m = torch.where(small, m + m - 1.0, m - 1.0)
+    z = m * m
+    y = _f32(m, 7.0376836292e-2)
+    for c in (
+        -1.1514610310e-1,
+        1.1676998740e-1,
+        -1.2420140846e-1,
+        1.4249322787e-1,
+        -1.6668057665e-1,
+        2.0000714765e-1,
+        -2.4999993993e-1,
+        3.3333331174e-1,
+    ):
+        y = y * m + c
+    y = y * m * z
+    fe = e.to(torch.float32)
+    y = y + (-2.12194440e-4) * fe
+    y = y + (-0.5) * z
+    return m + y + 0.693359375 * fe
+
+
+def fast_sincos_turns(t: Tensor) -> tuple[Tensor, Tensor]:
+    """Torch twin of ``fast_sincos_turns``: (sin, cos) of 2 pi t for t in [0, 1], bit-identical."""
+    q = (4.0 * t + 0.5).to(torch.int32)
+    a = (t - 0.25 * q.to(torch.float32)) * 6.28318530717958647692
+    z = a * a
+    sa = ((-1.9515295891e-4 * z + 8.3321608736e-3) * z - 1.6666654611e-1) * z * a + a
+    ca = (
+        ((2.443315711809948e-5 * z - 1.388731625493765e-3) * z + 4.166664568298827e-2) * z * z - 0.5 * z + 1.0
+    )
+    swap = (q & 1) != 0
+    s0 = torch.where(swap, ca, sa)
+    c0 = torch.where(swap, sa, ca)
+    s = torch.where((q & 2) != 0, -s0, s0)
+    c = torch.where(((q + 1) & 2) != 0, -c0, c0)
+    return s, c
+
+
+def box_muller_f32(r0: Tensor, r1: Tensor) -> tuple[Tensor, Tensor]:
+    """Twin of the float32 ``box_muller`` of fastmath.h: two words -> (rad cos, rad sin), bit-identical."""
+    # torch's float32 sqrt is not correctly rounded on every CPU build; sqrtf (and the float32 sqrt of
+    # a double, which is exact before its one rounding) is.
+    rad = torch.sqrt((-2.0 * fast_logf(u01_log_arg(r0))).double()).float()
+    s, c = fast_sincos_turns(u01_f23(r1))
+    return rad * c, rad * s
+
+
+def perturb_noise(seed: int, index: int, numel: int, device: torch.device | str = "cpu") -> Tensor:
+    """The float32 noise z [numel] that :func:`rsfast.ops.perturb_` adds (times scale) to the flat
+    elements of the tensor at position ``index`` of its list (see the layout in perturb.h):
+    element j takes normal (j // 16) % 4 of stream 16 (j // 64) + j % 16, Philox counter
+    (index, stream, PERTURB_TAG). Bit-identical to the kernels."""
+    tiles = (numel + 63) // 64
+    streams = torch.arange(16 * tiles, dtype=torch.int64, device=device)
+    w = philox_block(seed, streams, PERTURB_TAG, index)
+    z0, z1 = box_muller_f32(w[:, 0], w[:, 1])
+    z2, z3 = box_muller_f32(w[:, 2], w[:, 3])
+    z = torch.stack([z0, z1, z2, z3], -1)  # [16 tiles, 4]: stream s = 16 t + l, normal k
+    return z.view(tiles, 16, 4).permute(0, 2, 1).reshape(-1)[:numel]
+
+
+def perturb_(tensors: list[Tensor] | Tensor, seed: int, scale: float) -> None:
+    """Twin of :func:`rsfast.ops.perturb_`: the same noise and arithmetic in torch ops (float32 and the
+    16-bit types bit-identical; float64 to a rounding of the product), with full-size temporaries.
+    Contiguity is not required here (the noise follows the row-major element index)."""
+    if isinstance(tensors, Tensor):
+        tensors = [tensors]
+    with torch.no_grad():
+        for i, t in enumerate(tensors):
+            if t.numel() == 0:
+                continue
+            z = perturb_noise(seed, i, t.numel(), t.device).view(t.shape)
+            if t.dtype == torch.float64:
+                t.copy_(t + z.double() * float(scale))
+            elif t.dtype == torch.float32:
+                t.copy_(t + z * float(scale))  # two rounded ops (torch's add with alpha may fuse)
+            else:
+                t.copy_((t.float() + z * float(scale)).to(t.dtype))

@@ -20,6 +20,8 @@ Cases:
   boolean index, copy into a preallocated output).
 * ``propose_normal``: :func:`rsfast.ops.propose` ("normal", 1M rows, D=2) vs
   torch (``loc + scale * torch.randn`` and log q from z).
+* ``perturb`` / ``perturb_bf16``: :func:`rsfast.perturb_` on 16M float32 / bfloat16 elements
+  (quick: 4M) vs ``p.add_(torch.randn_like(p, generator=g), alpha=s)``.
 
 :func:`run_all` times every (case, method) in one run: one warm-up call, then
 the median of ``repeats`` calls (3 quick, 5 full) with :func:`time.perf_counter`
@@ -330,6 +332,50 @@ def _setup_propose_normal(quick: bool, device: str) -> Prepared:
     )
 
 
+# ---------------------------------------------------------------- perturb
+
+#: Elements of the perturb cases: (full, quick).
+PERTURB_NUMEL = (16 * 2**20, 4 * 2**20)
+PERTURB_SCALE = 1e-3
+
+
+def _setup_perturb(dtype: torch.dtype) -> Callable[[bool, str], Prepared]:
+    def setup(quick: bool, device: str) -> Prepared:
+        dev = _device(device)
+        n = PERTURB_NUMEL[quick]
+        g = _generator(dev)
+        params = {m: torch.randn(n, generator=g, device=dev).to(dtype) for m in ("rsfast", "torch")}
+        start = params["rsfast"].clone()
+
+        def run_rsfast() -> Tensor:
+            ops.perturb_(params["rsfast"], SEED, PERTURB_SCALE)
+            return params["rsfast"]
+
+        def run_torch() -> Tensor:
+            p = params["torch"]
+            return p.add_(torch.randn_like(p, generator=g), alpha=PERTURB_SCALE)
+
+        def check(method: str, out: Any) -> None:
+            assert out.shape == (n,) and out.dtype == dtype, f"{method}: {out.shape} {out.dtype}"
+            assert bool(torch.isfinite(out).all()), f"{method}: non-finite parameters"
+            assert bool((out != start).any()), f"{method}: nothing was perturbed"
+
+        nbytes = 2 * n * params["rsfast"].element_size()
+        return Prepared(
+            case="perturb" if dtype == torch.float32 else "perturb_bf16",
+            unit="elements/s",
+            methods={"rsfast": run_rsfast, "torch": run_torch},
+            items={"rsfast": n, "torch": n},
+            check=check,
+            device=dev,
+            bytes_per_call={"rsfast": nbytes, "torch": nbytes},
+            bytes_note="parameters read + written",
+            meta={"numel": n, "dtype": str(dtype), "scale": PERTURB_SCALE},
+        )
+
+    return setup
+
+
 #: All cases, in report order.
 CASES: dict[str, BenchCase] = {
     c.name: c
@@ -348,6 +394,16 @@ CASES: dict[str, BenchCase] = {
             "propose_normal",
             "1M rows of a diagonal normal on R^2 and their log q (float32)",
             _setup_propose_normal,
+        ),
+        BenchCase(
+            "perturb",
+            "p += s * N(0, I) in place on 16M float32 elements (quick: 4M) vs p.add_(randn_like(p), alpha=s)",
+            _setup_perturb(torch.float32),
+        ),
+        BenchCase(
+            "perturb_bf16",
+            "the same on bfloat16 parameters (noise in float32, rounded once)",
+            _setup_perturb(torch.bfloat16),
         ),
     )
 }

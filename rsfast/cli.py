@@ -19,6 +19,15 @@ __all__ = ["main", "build_parser", "DEMOS"]
 DEMOS: dict[str, tuple[str, Callable[[bool], int]]] = {}
 
 
+def _demo_perturb(json_output: bool) -> int:
+    from .finetune.demo_perturb import run
+
+    return run(json_output)
+
+
+DEMOS["perturb"] = ("fine-tune a small MLP without gradients (PerturbationTuner)", _demo_perturb)
+
+
 def _format_value(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"

@@ -77,4 +77,21 @@ bool openmp() {
 #endif
 }
 
+// ---- perturb ----
+namespace base {
+void perturb(const PerturbArgs& args);
+}  // namespace base
+#ifdef RSFAST_CPU_AVX2
+namespace avx2 {
+void perturb(const PerturbArgs& args);
+}  // namespace avx2
+#endif
+
+void perturb(const PerturbArgs& args) {
+#ifdef RSFAST_CPU_AVX2
+  if (has_avx2()) return avx2::perturb(args);
+#endif
+  base::perturb(args);
+}
+
 }  // namespace rsfast::cpu

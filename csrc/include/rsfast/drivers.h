@@ -60,4 +60,28 @@ void accept_compact(const AcceptArgs& args, int device, void* stream);
 int64_t accept_compact_scratch_bytes(int64_t m);
 }  // namespace cuda
 
+// ---- perturb (csrc/include/rsfast/perturb.h) ----
+
+// One tensor of a perturb call.
+struct PerturbTensor {
+  void* data;      // numel contiguous elements of dtype
+  int64_t numel;
+  int dtype;       // PerturbDType (perturb.h)
+  uint32_t index;  // i: the tensor's position in the caller's list (its noise depends on it)
+};
+
+struct PerturbArgs {
+  const PerturbTensor* tensors;  // host array
+  int64_t count;
+  uint64_t seed;
+  double scale;
+};
+
+namespace cpu {
+void perturb(const PerturbArgs& args);
+}  // namespace cpu
+namespace cuda {
+void perturb(const PerturbArgs& args, int device, void* stream);
+}  // namespace cuda
+
 }  // namespace rsfast
