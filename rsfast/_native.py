@@ -181,7 +181,12 @@ def accept_compact_rows_decide(
 
 
 def accept_compact_rows_gather(
-    m: int, src: list[torch.Tensor], dst: list[torch.Tensor], capacity: int, zero_tail: bool, scratch: torch.Tensor
+    m: int,
+    src: list[torch.Tensor],
+    dst: list[torch.Tensor],
+    capacity: int,
+    zero_tail: bool,
+    scratch: torch.Tensor,
 ) -> None:
     """Copy the accepted rows of every ``src[i]`` ([m, ...], contiguous) to the first rows of ``dst[i]``
     ([capacity, ...], same dtype, contiguous), from the scratch of :func:`accept_compact_rows_decide`;

@@ -303,6 +303,8 @@ def accept_compact_rows(
     for t in tensors:
         kept = t[keep]
         if not sync:
-            kept = torch.cat([kept, torch.zeros((b - kept.shape[0], *t.shape[1:]), dtype=t.dtype, device=t.device)])
+            kept = torch.cat(
+                [kept, torch.zeros((b - kept.shape[0], *t.shape[1:]), dtype=t.dtype, device=t.device)]
+            )
         outs.append(kept)
     return outs, count

@@ -18,7 +18,6 @@ the engine gives every call of a sampling run its own offset.
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
 from torch import Tensor
@@ -318,7 +317,7 @@ def _rows_log_ratio(log_ratio: Tensor) -> Tensor:
     return log_ratio.contiguous()
 
 
-def _check_rows(log_ratio: Tensor, log_M_tensor: Optional[Tensor], tensors: list[Tensor]) -> None:
+def _check_rows(log_ratio: Tensor, log_M_tensor: Tensor | None, tensors: list[Tensor]) -> None:
     if log_ratio.dim() != 1:
         raise ValueError(f"log_ratio must have shape [B] (one value per row), got {tuple(log_ratio.shape)}")
     if not log_ratio.dtype.is_floating_point:
@@ -334,15 +333,16 @@ def _check_rows(log_ratio: Tensor, log_M_tensor: Optional[Tensor], tensors: list
     for i, t in enumerate(tensors):
         if t.dim() < 1 or t.shape[0] != b:
             raise ValueError(
-                f"tensors[{i}] must have leading dimension B = {b} (the rows of log_ratio), got {tuple(t.shape)}"
+                f"tensors[{i}] must have leading dimension B = {b} (the rows of log_ratio), "
+                f"got {tuple(t.shape)}"
             )
         if t.device != log_ratio.device:
             raise ValueError(f"tensors[{i}] is on {t.device} but log_ratio is on {log_ratio.device}")
 
 
 def _rows_prepare(
-    log_ratio: Tensor, log_M_tensor: Optional[Tensor], tensors: list[Tensor]
-) -> tuple[Tensor, Optional[Tensor], list[Tensor]]:
+    log_ratio: Tensor, log_M_tensor: Tensor | None, tensors: list[Tensor]
+) -> tuple[Tensor, Tensor | None, list[Tensor]]:
     lr = _rows_log_ratio(log_ratio)
     lmt = None if log_M_tensor is None else log_M_tensor.to(lr.dtype).reshape(1).contiguous()
     return lr, lmt, [t.contiguous() for t in tensors]
@@ -351,7 +351,7 @@ def _rows_prepare(
 def _accept_compact_rows_impl(
     log_ratio: Tensor,
     log_M: float,
-    log_M_tensor: Optional[Tensor],
+    log_M_tensor: Tensor | None,
     tensors: list[Tensor],
     seed: int,
     offset: int,
@@ -373,7 +373,7 @@ def _accept_compact_rows_impl(
 def _accept_compact_rows_exact(
     log_ratio: Tensor,
     log_M: float,
-    log_M_tensor: Optional[Tensor],
+    log_M_tensor: Tensor | None,
     tensors: list[Tensor],
     seed: int,
     offset: int,
@@ -405,7 +405,7 @@ accept_compact_rows_op = torch.library.custom_op(
 def _accept_compact_rows_fake(
     log_ratio: Tensor,
     log_M: float,
-    log_M_tensor: Optional[Tensor],
+    log_M_tensor: Tensor | None,
     tensors: list[Tensor],
     seed: int,
     offset: int,
@@ -483,7 +483,7 @@ def accept_compact_rows(
         raise TypeError(f"tensors must be a list of Tensors, got {type(tensors).__name__}")
     for i, t in enumerate(tensors):
         _check_tensor(t, f"tensors[{i}]")
-    log_M_tensor: Optional[Tensor] = None
+    log_M_tensor: Tensor | None = None
     if isinstance(log_M, Tensor):
         log_M_tensor, log_M_f = log_M, 0.0
         if log_M.device.type == "cpu" and log_M.numel() == 1 and log_M.dtype.is_floating_point:
