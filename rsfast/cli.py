@@ -19,6 +19,18 @@ __all__ = ["main", "build_parser", "DEMOS"]
 DEMOS: dict[str, tuple[str, Callable[[bool], int]]] = {}
 
 
+def _demo_batch(json_output: bool) -> int:
+    from .finetune.batch_demo import run
+
+    return run(json_output)
+
+
+DEMOS["batch"] = (
+    "covariate shift: a frozen-backbone head fine-tuned plainly vs with density-ratio batch rejection",
+    _demo_batch,
+)
+
+
 def _format_value(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
