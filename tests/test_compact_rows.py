@@ -342,3 +342,20 @@ def test_compile_fullgraph_step_matches_eager():
     torch._dynamo.reset()
     comp = torch.compile(_step, fullgraph=True, backend="aot_eager")(x, y, lr, head)
     assert int(eager[1]) == int(comp[1]) and torch.allclose(eager[0], comp[0], rtol=1e-6, atol=1e-6)
+
+
+def _step_exact(x, lr):
+    (xa,), count = ops.accept_compact_rows(lr, 0.0, [x], SEED, 4, sync=True)
+    return xa.sum(0), count
+
+
+@pytest.mark.timeout(120)
+def test_compile_fullgraph_sync_true_with_captured_scalars():
+    """sync=True reads the count (.item()): fullgraph compiles with capture_scalar_outputs."""
+    g = gen(14)
+    x, lr = torch.randn(3000, 3, generator=g), torch.randn(3000, generator=g)
+    eager = _step_exact(x, lr)
+    torch._dynamo.reset()
+    with torch._dynamo.config.patch(capture_scalar_outputs=True):
+        comp = torch.compile(_step_exact, fullgraph=True, backend="aot_eager")(x, lr)
+    assert int(eager[1]) == int(comp[1]) and torch.allclose(eager[0], comp[0])
