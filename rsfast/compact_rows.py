@@ -33,7 +33,8 @@ def accept_compact_rows(
         *tensors: tensors with leading dimension B on log_ratio's device, any dtype (int64, bool,
             bfloat16, ...) and trailing shape.
         generator: a torch.Generator on any device (None: torch's default CPU generator); one 63-bit
-            Philox seed is drawn from it per call, so a seeded generator repeats the selection.
+            Philox seed is drawn from it per call, so a seeded generator repeats the selection (a CUDA
+            generator costs a host sync for that draw; a CPU generator does not, whatever the data's device).
         sync: True (default): outputs of exactly ``count`` rows; on CUDA this reads the count once
             (one host synchronisation). False: outputs of B rows, the accepted rows first and zero
             rows after, and no host synchronisation (weight the loss with ``arange(B) < count``);

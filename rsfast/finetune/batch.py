@@ -374,8 +374,7 @@ class BatchRejection:
         valid = (torch.arange(rows, device=count.device) < count).to(torch.float32)
         if self.importance_correction:
             lr_acc = outs.pop()
-            lm_t = log_M if isinstance(log_M, Tensor) else torch.tensor(log_M, dtype=lr_acc.dtype)
-            excess = (lr_acc - lm_t.to(lr_acc.device, lr_acc.dtype)).clamp(min=0)
+            excess = (lr_acc - log_M).clamp(min=0)  # log max(1, ratio / M); 0 on padding rows
             weights = torch.exp(excess).to(torch.float32) * valid
         else:
             weights = valid
@@ -384,8 +383,7 @@ class BatchRejection:
 
     def _update_stats(self, log_ratio: Tensor, log_M: float | Tensor, count: Tensor, b: int) -> None:
         with torch.no_grad():
-            lm = log_M if isinstance(log_M, Tensor) else torch.tensor(log_M, dtype=log_ratio.dtype)
-            p = torch.exp((log_ratio - lm.to(log_ratio.device, log_ratio.dtype)).clamp(max=0)).double()
+            p = torch.exp((log_ratio - log_M).clamp(max=0)).double()  # min(1, ratio / M)
             expected = torch.nan_to_num(p, nan=0.0).sum()
             rate = count.double() / max(b, 1)
             if self._accepted is None:
