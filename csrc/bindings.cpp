@@ -102,6 +102,46 @@ void perturb(const std::vector<uintptr_t>& ptrs, const std::vector<int64_t>& num
     cuda::perturb(args, device, mptr(stream));
 }
 
+
+// ---- accept_compact_rows
+
+void accept_compact_rows_decide(int dtype, int64_t m, uintptr_t log_ratio, double log_M, uintptr_t log_M_ptr,
+                                uint64_t seed, uint32_t offset, uintptr_t count, uintptr_t scratch, int device,
+                                uintptr_t stream) {
+  check_dtype(dtype);
+  const CompactRowsArgs args{dtype, m, cptr(log_ratio), log_M, cptr(log_M_ptr), seed, offset,
+                             static_cast<int64_t*>(mptr(count)), mptr(scratch)};
+  py::gil_scoped_release nogil;
+  if (device < 0)
+    cpu::accept_compact_rows_decide(args);
+  else
+    cuda::accept_compact_rows_decide(args, device, mptr(stream));
+}
+
+void accept_compact_rows_gather(int64_t m, const std::vector<uintptr_t>& src, const std::vector<uintptr_t>& dst,
+                                const std::vector<int64_t>& row_bytes, int64_t capacity, bool zero_tail,
+                                uintptr_t scratch, int device, uintptr_t stream) {
+  if (src.size() != dst.size() || src.size() != row_bytes.size())
+    throw std::invalid_argument("rsfast._C.accept_compact_rows_gather: src, dst, row_bytes differ in length");
+  std::vector<const void*> s(src.size());
+  std::vector<void*> d(dst.size());
+  for (size_t i = 0; i < src.size(); ++i) {
+    s[i] = cptr(src[i]);
+    d[i] = mptr(dst[i]);
+  }
+  const GatherRowsArgs args{m, (int)s.size(), s.data(), d.data(), row_bytes.data(), capacity, zero_tail ? 1 : 0,
+                            mptr(scratch)};
+  py::gil_scoped_release nogil;
+  if (device < 0)
+    cpu::accept_compact_rows_gather(args);
+  else
+    cuda::accept_compact_rows_gather(args, device, mptr(stream));
+}
+
+int64_t accept_compact_rows_scratch_bytes(int64_t m, int device) {
+  return device < 0 ? cpu::accept_compact_rows_scratch_bytes(m) : cuda::accept_compact_rows_scratch_bytes(m);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, mod) {
@@ -115,4 +155,9 @@ PYBIND11_MODULE(_C, mod) {
   mod.def("cuda_device_count", &cuda_device_count);
   mod.def("perturb", &perturb,
           "Add scale * z in place to each tensor, z the Philox normals of (seed, index, element).");
+  mod.def("accept_compact_rows_decide", &accept_compact_rows_decide,
+          "Decide every row (log u < log_ratio - log M) into the scratch; count[0] = accepted rows.");
+  mod.def("accept_compact_rows_gather", &accept_compact_rows_gather,
+          "Copy the accepted rows of every tensor, in row order, from a decided scratch.");
+  mod.def("accept_compact_rows_scratch_bytes", &accept_compact_rows_scratch_bytes);
 }

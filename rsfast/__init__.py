@@ -6,6 +6,7 @@ __version__ = "0.1.0"
 
 from . import ops, proposals  # noqa: E402
 from ._native import build_info  # noqa: E402
+from .compact_rows import accept_compact_rows  # noqa: E402
 from .ops import perturb_  # noqa: E402
 from .sampler import (  # noqa: E402
     OverweightWarning,
@@ -25,5 +26,6 @@ __all__ = [
     "SampleResult",
     "SamplingError",
     "OverweightWarning",
+    "accept_compact_rows",
 ]
 __all__ += ["perturb_"]

@@ -169,3 +169,49 @@ def perturb_into(tensors: list[torch.Tensor], indices: list[int], seed: int, sca
         [ptr(t) for t in tensors], [t.numel() for t in tensors],
         [PERTURB_DTYPE_CODES[t.dtype] for t in tensors], list(indices), seed, float(scale), device, stream,
     )  # fmt: skip
+
+
+# ---------------------------------------------------------------- accept_compact_rows
+
+
+def accept_compact_rows_decide(
+    log_ratio: torch.Tensor,
+    log_M: float,
+    log_M_tensor: torch.Tensor | None,
+    seed: int,
+    offset: int,
+    count: torch.Tensor,
+) -> torch.Tensor:
+    """Decide every row of ``log_ratio`` (float32/float64 [B], contiguous); write the accepted count to
+    ``count`` (int64, one element, same device) and return the scratch that the gather reads. ``log_M_tensor``
+    (one element of log_ratio's dtype and device) replaces ``log_M`` when given. Arguments already
+    validated by :mod:`rsfast.ops`."""
+    device, stream = device_args(log_ratio)
+    m = log_ratio.shape[0]
+    scratch = torch.empty(
+        _C.accept_compact_rows_scratch_bytes(m, device), dtype=torch.uint8, device=log_ratio.device
+    )
+    _C.accept_compact_rows_decide(
+        DTYPE_CODES[log_ratio.dtype], m, ptr(log_ratio), float(log_M), ptr(log_M_tensor), seed, offset,
+        ptr(count), ptr(scratch), device, stream,
+    )  # fmt: skip
+    return scratch
+
+
+def accept_compact_rows_gather(
+    m: int,
+    src: list[torch.Tensor],
+    dst: list[torch.Tensor],
+    capacity: int,
+    zero_tail: bool,
+    scratch: torch.Tensor,
+) -> None:
+    """Copy the accepted rows of every ``src[i]`` ([m, ...], contiguous) to the first rows of ``dst[i]``
+    ([capacity, ...], same dtype, contiguous), from the scratch of :func:`accept_compact_rows_decide`;
+    with ``zero_tail`` also zero the rows past the accepted count."""
+    device, stream = device_args(scratch)
+    row_bytes = [math.prod(t.shape[1:]) * t.element_size() for t in src]
+    _C.accept_compact_rows_gather(
+        m, [ptr(t) for t in src], [ptr(t) for t in dst], row_bytes, capacity, bool(zero_tail), ptr(scratch),
+        device, stream,
+    )  # fmt: skip

@@ -22,6 +22,9 @@ Cases:
   torch (``loc + scale * torch.randn`` and log q from z).
 * ``perturb`` / ``perturb_bf16``: :func:`rsfast.perturb_` on 16M float32 / bfloat16 elements
   (quick: 4M) vs ``p.add_(torch.randn_like(p, generator=g), alpha=s)``.
+* ``accept_compact_rows``: :func:`rsfast.ops.accept_compact_rows` on a training
+  batch of 1M rows (features [B, 16] float32, labels [B] int64, weights [B]
+  float32; ~62 % kept) vs torch (``torch.rand``, log, mask, ``t[keep]`` per tensor).
 
 :func:`run_all` times every (case, method) in one run: one warm-up call, then
 the median of ``repeats`` calls (3 quick, 5 full) with :func:`time.perf_counter`
@@ -376,6 +379,60 @@ def _setup_perturb(dtype: torch.dtype) -> Callable[[bool, str], Prepared]:
     return setup
 
 
+# ---------------------------------------------------------------- accept_compact_rows
+
+#: Rows of the accept_compact_rows case and the training batch's trailing shape: features [B, 16] float32,
+#: labels [B] int64, weights [B] float32.
+ROWS_FEATURES = 16
+
+
+def _setup_accept_compact_rows(quick: bool, device: str) -> Prepared:
+    dev = _device(device)
+    b = OP_ROWS
+    g = _generator(dev)
+    feats = torch.randn((b, ROWS_FEATURES), generator=g, device=dev)
+    labels = torch.randint(0, 10, (b,), generator=g, device=dev)
+    weights = torch.rand((b,), generator=g, device=dev)
+    # log ratios of a typical in-batch rejection: half the rows above log M (always kept), the rest
+    # kept with probability e^(log_ratio - log_M); ~62 % accepted overall.
+    log_ratio = torch.randn((b,), generator=g, device=dev) * 0.5
+    log_M = 0.0
+    tensors = [feats, labels, weights]
+
+    def run_rsfast() -> tuple[list[Tensor], Tensor]:
+        return ops.accept_compact_rows(log_ratio, log_M, tensors, SEED, 0)
+
+    def run_torch() -> tuple[list[Tensor], Tensor]:
+        log_u = torch.log(torch.rand((b,), generator=g, device=dev))
+        keep = log_u < log_ratio - log_M
+        return [t[keep] for t in tensors], keep.sum()
+
+    expected = float(torch.minimum(torch.ones(()), torch.exp(log_ratio.double() - log_M).cpu()).sum())
+
+    def check(method: str, res: Any) -> None:
+        outs, count = res
+        k = int(count)
+        assert abs(k - expected) < 10 * math.sqrt(expected) + 10, (
+            f"{method}: kept {k}, expected ~{expected:.0f}"
+        )
+        assert [tuple(o.shape) for o in outs] == [(k, ROWS_FEATURES), (k,), (k,)], f"{method}: shapes"
+        assert outs[1].dtype == torch.int64, f"{method}: labels dtype {outs[1].dtype}"
+
+    row_bytes = ROWS_FEATURES * 4 + 8 + 4
+    nbytes = b * (row_bytes + 4) + int(expected) * row_bytes  # read every row and log_ratio, write the kept
+    return Prepared(
+        case="accept_compact_rows",
+        unit="rows/s",
+        methods={"rsfast": run_rsfast, "torch": run_torch},
+        items={"rsfast": b, "torch": b},
+        check=check,
+        device=dev,
+        bytes_per_call={"rsfast": nbytes, "torch": nbytes},
+        bytes_note="read: features + labels + weights + log_ratio; written: the kept rows",
+        meta={"B": b, "features": ROWS_FEATURES, "log_M": log_M, "acceptance": expected / b},
+    )
+
+
 #: All cases, in report order.
 CASES: dict[str, BenchCase] = {
     c.name: c
@@ -404,6 +461,12 @@ CASES: dict[str, BenchCase] = {
             "perturb_bf16",
             "the same on bfloat16 parameters (noise in float32, rounded once)",
             _setup_perturb(torch.bfloat16),
+        ),
+        BenchCase(
+            "accept_compact_rows",
+            "in-batch rejection of 1M rows (features [B,16] f32, labels [B] i64, weights [B] f32; 62 % kept)"
+            " into exact-size outputs",
+            _setup_accept_compact_rows,
         ),
     )
 }

@@ -28,6 +28,18 @@ def _demo_perturb(json_output: bool) -> int:
 DEMOS["perturb"] = ("fine-tune a small MLP without gradients (PerturbationTuner)", _demo_perturb)
 
 
+def _demo_batch(json_output: bool) -> int:
+    from .finetune.batch_demo import run
+
+    return run(json_output)
+
+
+DEMOS["batch"] = (
+    "covariate shift: a frozen-backbone head fine-tuned plainly vs with density-ratio batch rejection",
+    _demo_batch,
+)
+
+
 def _format_value(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"

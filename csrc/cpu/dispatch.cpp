@@ -94,4 +94,33 @@ void perturb(const PerturbArgs& args) {
   base::perturb(args);
 }
 
+// ---- accept_compact_rows
+namespace base {
+void accept_compact_rows_decide(const CompactRowsArgs& args);
+void accept_compact_rows_gather(const GatherRowsArgs& args);
+int64_t accept_compact_rows_scratch_bytes(int64_t m);
+}  // namespace base
+#ifdef RSFAST_CPU_AVX2
+namespace avx2 {
+void accept_compact_rows_decide(const CompactRowsArgs& args);
+void accept_compact_rows_gather(const GatherRowsArgs& args);
+}  // namespace avx2
+#endif
+
+void accept_compact_rows_decide(const CompactRowsArgs& args) {
+#ifdef RSFAST_CPU_AVX2
+  if (has_avx2()) return avx2::accept_compact_rows_decide(args);
+#endif
+  base::accept_compact_rows_decide(args);
+}
+
+void accept_compact_rows_gather(const GatherRowsArgs& args) {
+#ifdef RSFAST_CPU_AVX2
+  if (has_avx2()) return avx2::accept_compact_rows_gather(args);
+#endif
+  base::accept_compact_rows_gather(args);
+}
+
+int64_t accept_compact_rows_scratch_bytes(int64_t m) { return base::accept_compact_rows_scratch_bytes(m); }
+
 }  // namespace rsfast::cpu

@@ -19,4 +19,9 @@ int64_t accept_compact_scratch_bytes(int64_t) { missing(); }
 
 void perturb(const PerturbArgs&, int, void*) { missing(); }
 
+// accept_compact_rows
+void accept_compact_rows_decide(const CompactRowsArgs&, int, void*) { missing(); }
+void accept_compact_rows_gather(const GatherRowsArgs&, int, void*) { missing(); }
+int64_t accept_compact_rows_scratch_bytes(int64_t) { missing(); }
+
 }  // namespace rsfast::cuda

@@ -1,3 +1,13 @@
-"""Fine-tuning strategies built on rsfast's kernels (see the design, section 1)."""
+"""Fine-tuning strategies built on rsfast's kernels (design §1): one module per idea."""
 
-from .perturbation import PerturbationStep, PerturbationTuner  # noqa: F401
+from .batch import BatchRejection, Selection
+from .freeze import freeze
+from .perturbation import PerturbationStep, PerturbationTuner
+
+__all__ = [
+    "BatchRejection",
+    "PerturbationStep",
+    "PerturbationTuner",
+    "Selection",
+    "freeze",
+]

@@ -84,4 +84,46 @@ namespace cuda {
 void perturb(const PerturbArgs& args, int device, void* stream);
 }  // namespace cuda
 
+// ---- accept_compact_rows (csrc/cpu/compact_rows.cpp, csrc/cuda/compact_rows.cu)
+
+// Decide every row of a batch: row b accepts when log u_b < log_ratio[b] -
+// log_M (compact_rows.h). Fills the scratch (in-chunk indices of the accepted
+// rows, chunk offsets) and count[0] = accepted rows.
+struct CompactRowsArgs {
+  int dtype;              // DType of log_ratio (and of *log_M_ptr)
+  int64_t m;              // rows B
+  const void* log_ratio;  // [m], contiguous
+  double log_M;           // used when log_M_ptr is null
+  const void* log_M_ptr;  // null, or one value of `dtype` on the kernel's device (no host read on CUDA)
+  uint64_t seed;
+  uint32_t offset;
+  int64_t* count;         // [1] out, on the kernel's device
+  void* scratch;          // accept_compact_rows_scratch_bytes(m) bytes
+};
+
+// Copy the accepted rows of every tensor, in row order, to the first rows of
+// its output, from the scratch that accept_compact_rows_decide filled (same m).
+struct GatherRowsArgs {
+  int64_t m;                 // rows B of every source tensor
+  int ntensors;
+  const void* const* src;    // host array [ntensors] of pointers to [m, row_bytes[i]] (contiguous)
+  void* const* dst;          // host array [ntensors] of pointers to [capacity, row_bytes[i]]
+  const int64_t* row_bytes;  // host array [ntensors]
+  int64_t capacity;          // rows of every dst; rows past it are never written
+  int zero_tail;             // nonzero: also write zeros to dst rows [count, capacity)
+  void* scratch;             // as filled by accept_compact_rows_decide
+};
+
+namespace cpu {
+void accept_compact_rows_decide(const CompactRowsArgs& args);
+void accept_compact_rows_gather(const GatherRowsArgs& args);
+int64_t accept_compact_rows_scratch_bytes(int64_t m);
+}  // namespace cpu
+
+namespace cuda {
+void accept_compact_rows_decide(const CompactRowsArgs& args, int device, void* stream);
+void accept_compact_rows_gather(const GatherRowsArgs& args, int device, void* stream);
+int64_t accept_compact_rows_scratch_bytes(int64_t m);
+}  // namespace cuda
+
 }  // namespace rsfast
