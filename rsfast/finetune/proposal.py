@@ -50,6 +50,8 @@ LOSSES = ("fkl", "rkl", "chi2")
 OPTIMIZERS = ("auto", "em", "adam")
 #: Pseudo-draws at the old parameters in each EM step of a component (damping).
 EM_PRIOR = 4.0
+#: Buffer refreshes averaged for the plateau test of fit(steps=None).
+PLATEAU_WINDOW = 5
 _LOG_2PI = math.log(2 * math.pi)
 #: Bootstrap replicas and replica size (fraction of the draws) of the median w_max.
 BOOTSTRAP_REPLICAS = 64
@@ -78,6 +80,8 @@ class ProposalMetrics:
             weights of draws of the reference proposal): the part of the target the samples miss.
         log_M: envelope from :func:`rsfast.estimate_log_M` (natural log).
         num_draws: draws of q used.
+        defensive_share: fraction of the target served by the defensive component, E_p[alpha q_ref / q]
+            (alpha before tuning, below alpha for a good fit, large when the trained part misses modes).
     """
 
     acceptance: float
@@ -87,6 +91,7 @@ class ProposalMetrics:
     overweight_mass: float
     log_M: float
     num_draws: int
+    defensive_share: float = 0.0
 
 
 @dataclass
@@ -274,9 +279,9 @@ class ProposalTuner:
             factor (1 - alpha) of acceptance. 0 returns ``proposal`` itself.
         reference: the reference proposal (defensive component and mode-collapse diagnostics);
             default: a frozen copy of ``proposal`` as given. Should cover the target's support.
-        optimizer: ``"em"``: weighted EM steps (fkl and chi2 on a MixtureNormal: closed-form, each step
-            jumps to the weighted maximum-likelihood fit, damped); ``"adam"``: Adam on the loss; ``"auto"``
-            (default): EM where it applies, else Adam.
+        optimizer: ``"em"``: weighted EM steps (fkl on a MixtureNormal: closed form, each step jumps to
+            the importance-weighted maximum-likelihood fit, damped); ``"adam"``: Adam on the loss;
+            ``"auto"`` (default): EM where it applies, else Adam.
         lr: Adam learning rate.
         batch_size: draws per buffer chunk (fkl, chi2) and per rkl step (split over components).
         buffer_chunks: chunks in the off-policy FIFO buffer; one chunk is redrawn from the current
@@ -284,12 +289,17 @@ class ProposalTuner:
         refresh_every: steps between buffer refreshes (also between plateau checks); default 1 for EM,
             10 for Adam.
         max_steps, max_seconds: bounds of ``fit(steps=None)``.
-        patience, rel_tol: ``fit(steps=None)`` stops when the best unweighting efficiency has not
-            risen by a factor (1 + rel_tol) in ``patience`` consecutive refreshes.
+        patience, rel_tol: ``fit(steps=None)`` stops when the best moving average (over
+            ``PLATEAU_WINDOW`` refreshes) of the unweighting efficiency of fresh draws has not risen by a
+            factor (1 + rel_tol) in ``patience`` consecutive refreshes (default 25 for EM, 8 for Adam).
         eval_draws: draws of the proposal and of the reference for the before/after metrics.
         collapse_rate, collapse_mass: :class:`ModeCollapseWarning` when the overweight rate of the
-            tuned proposal exceeds ``collapse_rate`` or the target mass outside its envelope exceeds
-            ``collapse_mass``.
+            tuned proposal exceeds ``collapse_rate``, the target mass outside its envelope exceeds
+            ``collapse_mass``, or the defensive component serves more than twice its share (plus 0.01)
+            of the target (the trained part misses some of it).
+        anneal_steps: ``rkl`` only: the target is p^beta q_ref^(1 - beta) with beta rising linearly from
+            0 to 1 over this many steps (default 200 for rkl), so that the mode-seeking loss starts at
+            the reference and follows the modes as they sharpen instead of collapsing onto a few.
 
     ``fit`` returns the proposal to sample from (``proposal`` itself when ``defensive`` is 0; else
     a new :class:`~rsfast.proposals.MixtureNormal` when ``proposal`` and the reference are normals or
@@ -312,11 +322,12 @@ class ProposalTuner:
         refresh_every: int | None = None,
         max_steps: int = 2000,
         max_seconds: float = 30.0,
-        patience: int = 8,
+        patience: int | None = None,
         rel_tol: float = 0.02,
         eval_draws: int = 1 << 16,
         collapse_rate: float = 1e-3,
         collapse_mass: float = 1e-2,
+        anneal_steps: int | None = None,
     ) -> None:
         if not callable(getattr(proposal, "log_prob", None)):
             raise TypeError(f"proposal must have a log_prob method, got {type(proposal).__name__}")
@@ -356,16 +367,18 @@ class ProposalTuner:
             raise ValueError(
                 f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}, got {optimizer!r}"
             )
-        em_ok = isinstance(proposal, MixtureNormal) and loss in ("fkl", "chi2")
+        em_ok = isinstance(proposal, MixtureNormal) and loss == "fkl"
         if optimizer == "em" and not em_ok:
-            raise ValueError('optimizer="em" needs a MixtureNormal proposal and loss "fkl" or "chi2"')
+            raise ValueError('optimizer="em" needs a MixtureNormal proposal and loss="fkl"')
         self.use_em = optimizer == "em" or (optimizer == "auto" and em_ok)
         if refresh_every is None:
             refresh_every = 1 if self.use_em else 10
         self.refresh_every = _check_positive_int(refresh_every, "refresh_every")
+        self.patience = _check_positive_int(
+            patience if patience is not None else (25 if self.use_em else 8), "patience"
+        )
         self.max_steps = _check_positive_int(max_steps, "max_steps")
         self.max_seconds = _check_positive_float(max_seconds, "max_seconds")
-        self.patience = _check_positive_int(patience, "patience")
         self.rel_tol = _check_positive_float(rel_tol, "rel_tol")
         self.eval_draws = _check_positive_int(eval_draws, "eval_draws")
         self.collapse_rate = _check_positive_float(collapse_rate, "collapse_rate")
@@ -376,6 +389,14 @@ class ProposalTuner:
         if isinstance(reference, torch.nn.Module):
             reference.requires_grad_(False)
         self.reference = reference
+        if anneal_steps is None:
+            anneal_steps = 200 if loss == "rkl" else 0
+        if isinstance(anneal_steps, bool) or not isinstance(anneal_steps, int) or anneal_steps < 0:
+            raise ValueError(f"anneal_steps must be an int >= 0 or None, got {anneal_steps!r}")
+        if anneal_steps and loss != "rkl":
+            raise ValueError('anneal_steps applies to loss="rkl" only')
+        self.anneal_steps = anneal_steps
+        self._beta = 1.0
         self.report: TuningReport | None = None
         self.tuned: Any = None
 
@@ -411,12 +432,17 @@ class ProposalTuner:
                 lqr = _log_prob(self.reference, xr)
             lpr = _log_target(self.log_target, xr).double()
             lw_ref = lpr - lqr.double()
-            over = (lpr - _log_prob(q, xr).double()) > log_M
+            lq_at_ref = _log_prob(q, xr).double()
+            over = (lpr - lq_at_ref) > log_M
+            over_mass = share = 0.0
             if bool(torch.isfinite(lw_ref).any()):
                 w = torch.softmax(lw_ref.nan_to_num(nan=-math.inf), 0)
                 over_mass = float((w * over).sum())
-            else:
-                over_mass = 0.0
+                if self.defensive > 0:
+                    share = float(
+                        (w * torch.exp(lqr.double() - lq_at_ref).clamp(max=1 / self.defensive)).sum()
+                    )
+                    share *= self.defensive
         return ProposalMetrics(
             acceptance=acceptance,
             efficiency=eff,
@@ -425,15 +451,24 @@ class ProposalTuner:
             overweight_mass=over_mass,
             log_M=float(log_M),
             num_draws=n,
+            defensive_share=share,
         )
 
     def _warn_collapse(self, m: ProposalMetrics) -> bool:
-        if m.overweight_rate > self.collapse_rate or m.overweight_mass > self.collapse_mass:
+        share_limit = 2 * self.defensive + 0.01
+        if (
+            m.overweight_rate > self.collapse_rate
+            or m.overweight_mass > self.collapse_mass
+            or (self.defensive > 0 and m.defensive_share > share_limit)
+        ):
             warnings.warn(
                 f"the tuned proposal misses part of the target: overweight rate {m.overweight_rate:.3g} "
                 f"(limit {self.collapse_rate:g}), target mass outside the envelope {m.overweight_mass:.3g} "
-                f"(limit {self.collapse_mass:g}); rejection samples from it are biased there. Keep a "
-                "defensive mixture (defensive > 0), use more components, or loss='fkl'.",
+                f"(limit {self.collapse_mass:g}), share of the target left to the defensive component "
+                f"{m.defensive_share:.3g} (limit {share_limit:.3g} when defensive > 0). Samples are biased "
+                "where the envelope is exceeded; a missed mode covered only by the defensive component "
+                "costs acceptance. Keep a defensive mixture (defensive > 0), use more components, "
+                "loss='fkl', or anneal rkl longer.",
                 ModeCollapseWarning,
                 stacklevel=3,
             )
@@ -495,8 +530,9 @@ class ProposalTuner:
 
     @torch.no_grad()
     def _em_step(self, buffer: list[tuple[Tensor, ...]]) -> float:
-        """One weighted EM step of a MixtureNormal on the buffer (fkl: weights p / q_b; chi2: p^2 / (q q_b),
-        the fixed point of its gradient), the defensive component held fixed. Each component's new
+        """One weighted EM step of a MixtureNormal on the buffer (fkl: weights p / q_b; chi2, only when
+        asked for directly: p^2 / (q q_b), the fixed point of its gradient, less stable), the defensive
+        component held fixed. Each component's new
         parameters are a weighted MLE with ``EM_PRIOR`` pseudo-draws at the old ones, in effective draws
         (the Kish ESS of the weights), so that a component seen by few draws barely moves."""
         q = self.proposal
@@ -570,7 +606,10 @@ class ProposalTuner:
             raise ValueError(
                 'loss="rkl" needs a log_target differentiable in x (autograd); use loss="fkl" or "chi2"'
             )
-        return self._q_log_prob(x) - lp.to(x.dtype)
+        lp = lp.to(x.dtype)
+        if self._beta < 1:  # annealed target p^beta q_ref^(1 - beta): starts at the reference
+            lp = self._beta * lp + (1 - self._beta) * _log_prob(self.reference, x).to(x.dtype)
+        return self._q_log_prob(x) - lp
 
     def _final(self) -> Any:
         """The proposal to sample from: the trained one, or its defensive mixture with the reference."""
@@ -619,15 +658,20 @@ class ProposalTuner:
         losses: list[float] = []
         effs: list[tuple[int, float]] = []
         best, stale, reason = -1.0, 0, "steps" if steps is not None else "max_steps"
+        recent: list[float] = []
         t1 = time.perf_counter()
         try:
             for step in range(1, total + 1):
+                self._beta = min(1.0, step / self.anneal_steps) if self.anneal_steps else 1.0
                 if (step - 1) % self.refresh_every == 0:
                     eff = self._refresh(buffer, g)
                     effs.append((step - 1, eff))
-                    if steps is None:
-                        if eff > best * (1 + self.rel_tol):
-                            best, stale = eff, 0
+                    if steps is None and self._beta >= 1:
+                        # The efficiency of one chunk is noisy: compare moving averages of PLATEAU_WINDOW.
+                        recent.append(eff)
+                        smooth = sum(recent[-PLATEAU_WINDOW:]) / len(recent[-PLATEAU_WINDOW:])
+                        if smooth > best * (1 + self.rel_tol):
+                            best, stale = smooth, 0
                         else:
                             stale += 1
                             if stale >= self.patience:
@@ -654,6 +698,7 @@ class ProposalTuner:
                     reason = "max_seconds"
                     break
         finally:
+            self._beta = 1.0
             if bar is not None:
                 bar.close()
         t2 = time.perf_counter()
