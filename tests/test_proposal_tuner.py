@@ -199,6 +199,13 @@ def test_plateau_stop_and_determinism():
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
+def test_progress_bar_runs(capsys):
+    pytest.importorskip("tqdm")
+    tuner = ProposalTuner(demo.initial_proposal(), demo.log_target, batch_size=512, eval_draws=1 << 10)
+    tuner.fit(steps=3, generator=gen(2), progress=True)
+    assert tuner.report.steps == 3 and "ProposalTuner(fkl)" in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------- mode collapse
 
 

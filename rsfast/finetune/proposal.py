@@ -292,7 +292,8 @@ class ProposalTuner:
         patience, rel_tol: ``fit(steps=None)`` stops when the best moving average (over
             ``PLATEAU_WINDOW`` refreshes) of the unweighting efficiency of fresh draws has not risen by a
             factor (1 + rel_tol) in ``patience`` consecutive refreshes (default 25 for EM, 8 for Adam).
-        eval_draws: draws of the proposal and of the reference for the before/after metrics.
+        eval_draws: draws of the proposal and of the reference for the before/after metrics, and pilot
+            draws of their log M estimates (the default equals rsfast.sample's ``log_M="auto"`` pilot).
         collapse_rate, collapse_mass: :class:`ModeCollapseWarning` when the overweight rate of the
             tuned proposal exceeds ``collapse_rate``, the target mass outside its envelope exceeds
             ``collapse_mass``, or the defensive component serves more than twice its share (plus 0.01)
@@ -416,7 +417,7 @@ class ProposalTuner:
         return metrics
 
     def _metrics(self, q: Any, g: torch.Generator) -> ProposalMetrics:
-        log_M = estimate_log_M(self.log_target, q, generator=g)
+        log_M = estimate_log_M(self.log_target, q, generator=g, pilot=self.eval_draws)
         n = self.eval_draws
         with torch.no_grad():
             x, lq = _draw(q, n, g)
