@@ -10,10 +10,12 @@ Losses (q below is the proposal that is sampled, i.e. the defensive mixture, see
 
 - ``"fkl"``: forward KL(p || q), mode covering, the safe default. Off-policy: a FIFO buffer of
   draws from earlier proposals, with self-normalised importance weights p / q_behaviour;
-  the loss is -sum_i w_i log q(x_i).
+  the loss is -sum_i w_i log q(x_i). On a MixtureNormal each step is a damped weighted EM step (the
+  closed-form minimiser of that loss for the current responsibilities).
 - ``"rkl"``: reverse KL(q || p) = E_q[log q - log p] with reparameterised draws from q (for a
   MixtureNormal from every component, weighted by softmax(logits), so the weights get exact
-  gradients too). Mode seeking: it can drop modes; needs a log_target differentiable in x.
+  gradients too). Mode seeking: it can drop modes, so the target is annealed from the reference
+  (p^beta q_ref^(1 - beta), beta 0 -> 1 over ``anneal_steps``); needs a log_target differentiable in x.
 - ``"chi2"``: log E_q[(p / q)^2] (log-sum-exp over the same off-policy buffer), i.e. the
   variance of the weights p / q, which is what makes M large.
 
@@ -21,9 +23,11 @@ Mode collapse: a proposal that misses a mode of p leaves p / q unbounded there; 
 from draws of q never sees it, so samples are biased (rsfast.sample counts the few draws that land
 there as overweight). After fitting the tuner measures the overweight rate of draws from q and the
 target mass where p > M q (importance-weighted draws from the reference proposal, by default the
-initial one) and warns with :class:`ModeCollapseWarning` when either is too large. Remedies: keep
+initial one) and the share of the target left to the defensive component, and warns with
+:class:`ModeCollapseWarning` when one of them is too large. Remedies: keep
 the defensive mixture (``defensive`` > 0, the default: a fraction of the initial proposal stays in
-q, which bounds p / q by p / (defensive * q_initial)), use more components, use ``loss="fkl"``.
+q, which bounds p / q by p / (defensive * q_initial)), use more components, use ``loss="fkl"``, or
+anneal rkl longer.
 """
 
 from __future__ import annotations
