@@ -29,3 +29,7 @@ __all__ = [
     "accept_compact_rows",
 ]
 __all__ += ["perturb_"]
+
+from . import finetune  # noqa: E402
+
+__all__ += ["finetune"]

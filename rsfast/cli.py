@@ -40,6 +40,18 @@ DEMOS["batch"] = (
 )
 
 
+def _demo_proposal(json_output: bool) -> int:
+    from .finetune.proposal_demo import run
+
+    return run(json_output)
+
+
+DEMOS["proposal"] = (
+    "ProposalTuner: tune a broad mixture proposal to a ring of 6 modes; acceptance before/after",
+    _demo_proposal,
+)
+
+
 def _format_value(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"

@@ -165,14 +165,60 @@ class _TorchSource(_Source):
         return lq.reshape(lq.shape[0], -1).sum(1) if lq.dim() > 1 else lq
 
 
+class _ModuleSource(_TorchSource):
+    """Any other object with ``log_prob`` and ``sample`` or ``rsample`` (a normalizing-flow module, say):
+    drawn under no_grad with the global RNG seeded from (seed, offset), see :func:`draw_module`."""
+
+    def __init__(self, module: Any) -> None:
+        self.dist = module
+        self.device = _module_device(module)
+
+    def draw(self, m: int, seed: int, offset: int) -> tuple[Tensor, Tensor]:
+        with (
+            torch.no_grad(),
+            seeded_global_rng(self.device, (seed ^ (offset * 0x9E3779B97F4A7C15)) & (2**63 - 1)),
+        ):
+            x = draw_module(self.dist, m)
+            return x, self.log_prob(x)
+
+
+def draw_module(module: Any, m: int) -> Tensor:
+    """m draws [m, *event] from a generic proposal with the global RNG: ``sample((m,))`` (or ``rsample``
+    when it has no ``sample``), torch.distributions style; falls back to ``sample(m)`` and takes the
+    first element of a returned tuple (normflows' ``sample(num_samples) -> (x, log_q)``)."""
+    fn = getattr(module, "sample", None) or module.rsample
+    try:
+        x = fn(torch.Size((m,)))
+    except TypeError:
+        x = fn(m)
+    if isinstance(x, (tuple, list)):
+        x = x[0]
+    if not isinstance(x, Tensor) or x.dim() < 1 or x.shape[0] != m:
+        raise ValueError(f"proposal.sample must return [m, *event] draws; for m = {m} it returned {x!r:.80}")
+    return x
+
+
+def _module_device(module: Any) -> torch.device:
+    """The device of a module's first parameter or buffer (or of the tensors in its attributes)."""
+    for attr in ("parameters", "buffers"):
+        for t in getattr(module, attr, lambda: ())():
+            return t.device
+    return _distribution_device(module)
+
+
 def _make_source(proposal: Any) -> _Source:
     if isinstance(proposal, Proposal):
         return _KernelSource(proposal)
     if isinstance(proposal, Distribution):
         return _TorchSource(proposal)
+    if callable(getattr(proposal, "log_prob", None)) and (
+        callable(getattr(proposal, "sample", None)) or callable(getattr(proposal, "rsample", None))
+    ):
+        return _ModuleSource(proposal)
     raise TypeError(
-        "proposal must be an rsfast.proposals object (Normal, Uniform, MixtureNormal) or a "
-        f"torch.distributions.Distribution, got {type(proposal).__name__}"
+        "proposal must be an rsfast.proposals object (Normal, Uniform, MixtureNormal), a "
+        "torch.distributions.Distribution, or a module with log_prob and sample/rsample, got "
+        f"{type(proposal).__name__}"
     )
 
 
@@ -261,11 +307,13 @@ def _ascend(log_target: LogTarget, source: _Source, x: Tensor, w: Tensor, finite
                 if not bool(ok.any()):
                     break
                 best = max(best, float(f.detach()[ok].max()))
-                opt.zero_grad()
-                (-torch.where(ok, f, torch.zeros_like(f)).sum()).backward()
-                if y.grad is None:
+                # autograd.grad, not backward(): a trainable proposal's parameters collect no gradient.
+                (g,) = torch.autograd.grad(
+                    -torch.where(ok, f, torch.zeros_like(f)).sum(), y, allow_unused=True
+                )
+                if g is None:
                     break
-                y.grad.nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
+                y.grad = g.nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
                 opt.step()
     except (RuntimeError, TypeError):
         pass  # not differentiable: the pilot maximum stands

@@ -1,0 +1,727 @@
+"""ProposalTuner: fine-tune a proposal q toward the target p, so that rejection sampling rejects less.
+
+The acceptance of rejection sampling is Z / M with M = sup p / q: a proposal closer to the target
+raises it. The tuner trains the parameters of a proposal module (an
+:class:`rsfast.proposals.MixtureNormal`, or any ``torch.nn.Module`` with ``log_prob`` and
+``sample``/``rsample``, a normalizing flow say) with one of three losses, then re-estimates log M
+(:func:`rsfast.estimate_log_M`) and measures what changed (:class:`TuningReport`).
+
+Losses (q below is the proposal that is sampled, i.e. the defensive mixture, see ``defensive``):
+
+- ``"fkl"``: forward KL(p || q), mode covering, the safe default. Off-policy: a FIFO buffer of
+  draws from earlier proposals, with self-normalised importance weights p / q_behaviour;
+  the loss is -sum_i w_i log q(x_i). On a MixtureNormal each step is a damped weighted EM step (the
+  closed-form minimiser of that loss for the current responsibilities).
+- ``"rkl"``: reverse KL(q || p) = E_q[log q - log p] with reparameterised draws from q (for a
+  MixtureNormal from every component, weighted by softmax(logits), so the weights get exact
+  gradients too). Mode seeking: it can drop modes, so the target is annealed from the reference
+  (p^beta q_ref^(1 - beta), beta 0 -> 1 over ``anneal_steps``); needs a log_target differentiable in x.
+- ``"chi2"``: log E_q[(p / q)^2] (log-sum-exp over the same off-policy buffer), i.e. the
+  variance of the weights p / q, which is what makes M large.
+
+Mode collapse: a proposal that misses a mode of p leaves p / q unbounded there; log M estimated
+from draws of q never sees it, so samples are biased (rsfast.sample counts the few draws that land
+there as overweight). After fitting the tuner measures the overweight rate of draws from q and the
+target mass where p > M q (importance-weighted draws from the reference proposal, by default the
+initial one) and the share of the target left to the defensive component, and warns with
+:class:`ModeCollapseWarning` when one of them is too large. Remedies: keep
+the defensive mixture (``defensive`` > 0, the default: a fraction of the initial proposal stays in
+q, which bounds p / q by p / (defensive * q_initial)), use more components, use ``loss="fkl"``, or
+anneal rkl longer.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .. import ops
+from .._random import check_generator, draw_seed, seeded_global_rng
+from ..proposals import MixtureNormal, Normal, Proposal
+from ..sampler import _module_device, draw_module, estimate_log_M
+
+__all__ = ["ProposalTuner", "TuningReport", "ProposalMetrics", "ModeCollapseWarning", "DefensiveMixture"]
+
+LOSSES = ("fkl", "rkl", "chi2")
+OPTIMIZERS = ("auto", "em", "adam")
+#: Pseudo-draws at the old parameters in each EM step of a component (damping).
+EM_PRIOR = 4.0
+#: Buffer refreshes averaged for the plateau test of fit(steps=None).
+PLATEAU_WINDOW = 5
+_LOG_2PI = math.log(2 * math.pi)
+#: Bootstrap replicas and replica size (fraction of the draws) of the median w_max.
+BOOTSTRAP_REPLICAS = 64
+BOOTSTRAP_FRACTION = 0.1
+
+
+class ModeCollapseWarning(RuntimeWarning):
+    """The tuned proposal misses part of the target (p > M q on a measurable part of it): rejection
+    samples from it are biased there. Keep a defensive mixture (``defensive`` > 0), use more
+    components, or ``loss="fkl"``."""
+
+
+@dataclass
+class ProposalMetrics:
+    """How good a proposal q is for rejection sampling from p, measured on fresh draws.
+
+    Attributes:
+        acceptance: expected acceptance of :func:`rsfast.sample` with ``log_M``: the mean over draws
+            of q of min(1, p / (M q)).
+        efficiency: unweighting efficiency <w> / w_max of the weights w = p / q, with w_max the median
+            over ``BOOTSTRAP_REPLICAS`` bootstrap replicas (each ``BOOTSTRAP_FRACTION`` of the draws)
+            of their largest weight (robust to a single outlier).
+        ess_per_sample: Kish effective sample size per draw, (sum w)^2 / (N sum w^2), in (0, 1].
+        overweight_rate: fraction of the draws of q with p / q > M (what rsfast.sample counts).
+        overweight_mass: fraction of the target mass where p > M q (self-normalised importance
+            weights of draws of the reference proposal): the part of the target the samples miss.
+        log_M: envelope from :func:`rsfast.estimate_log_M` (natural log).
+        num_draws: draws of q used.
+        defensive_share: fraction of the target served by the defensive component, E_p[alpha q_ref / q]
+            (alpha before tuning, below alpha for a good fit, large when the trained part misses modes).
+    """
+
+    acceptance: float
+    efficiency: float
+    ess_per_sample: float
+    overweight_rate: float
+    overweight_mass: float
+    log_M: float
+    num_draws: int
+    defensive_share: float = 0.0
+
+
+@dataclass
+class TuningReport:
+    """What :meth:`ProposalTuner.fit` did.
+
+    Attributes:
+        loss: the loss trained.
+        before, after: :class:`ProposalMetrics` of the initial and of the returned proposal.
+        steps: optimiser steps taken.
+        seconds: wall time of fit() (training and both evaluations); ``train_seconds`` of the steps.
+        stop_reason: ``"steps"`` (the number asked), ``"plateau"``, ``"max_steps"`` or ``"max_seconds"``.
+        loss_history: loss value per step.
+        efficiency_history: (step, unweighting efficiency on the newest buffer chunk) per evaluation.
+        defensive: weight of the initial proposal kept in the returned mixture.
+        mode_collapse: whether :class:`ModeCollapseWarning` was raised.
+    """
+
+    loss: str
+    before: ProposalMetrics
+    after: ProposalMetrics
+    steps: int
+    seconds: float
+    train_seconds: float
+    stop_reason: str
+    loss_history: list[float] = field(default_factory=list)
+    efficiency_history: list[tuple[int, float]] = field(default_factory=list)
+    defensive: float = 0.0
+    mode_collapse: bool = False
+
+    @property
+    def acceptance_gain(self) -> float:
+        """after.acceptance / before.acceptance."""
+        return self.after.acceptance / self.before.acceptance if self.before.acceptance > 0 else math.inf
+
+    def summary(self) -> str:
+        b, a = self.before, self.after
+        return (
+            f"ProposalTuner({self.loss}): acceptance {b.acceptance:.4f} -> {a.acceptance:.4f} "
+            f"({self.acceptance_gain:.1f}x), efficiency {b.efficiency:.4f} -> {a.efficiency:.4f}, "
+            f"ESS/N {b.ess_per_sample:.4f} -> {a.ess_per_sample:.4f}, log_M {b.log_M:.3f} -> {a.log_M:.3f}, "
+            f"overweight rate {a.overweight_rate:.2g}, overweight mass {a.overweight_mass:.2g}; "
+            f"{self.steps} steps ({self.stop_reason}) in {self.seconds:.2f} s"
+        )
+
+
+class DefensiveMixture(torch.nn.Module):
+    """(1 - alpha) * proposal + alpha * defensive, for proposals that do not combine into one
+    :class:`~rsfast.proposals.MixtureNormal`. Sampled by rsfast.sample through torch (``sample`` and
+    ``log_prob``); only ``proposal``'s parameters are trained."""
+
+    def __init__(self, proposal: Any, defensive: Any, alpha: float) -> None:
+        super().__init__()
+        if not 0.0 < alpha < 1.0:
+            raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+        self.proposal = proposal
+        self.defensive = defensive
+        self.alpha = float(alpha)
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        return _mix_log_prob(self.proposal, self.defensive, self.alpha, x)
+
+    def sample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> Tensor:
+        """Draws with torch's global RNG (rsfast.sample seeds it), ``sample_shape + event``."""
+        shape = torch.Size(sample_shape)
+        m = shape.numel()
+        with torch.no_grad():
+            a = _draw(self.proposal, m, None)[0]
+            b = _draw(self.defensive, m, None)[0]
+            pick = torch.rand((m,), device=a.device) < self.alpha
+            x = torch.where(pick.reshape((m,) + (1,) * (a.dim() - 1)), b, a)
+        return x.reshape(shape + x.shape[1:])
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _log_prob(q: Any, x: Tensor) -> Tensor:
+    lq = q.log_prob(x)
+    return lq.reshape(lq.shape[0], -1).sum(1) if lq.dim() > 1 else lq
+
+
+def _mix_log_prob(q: Any, q0: Any, alpha: float, x: Tensor) -> Tensor:
+    lq = _log_prob(q, x)
+    if alpha <= 0:
+        return lq
+    lq0 = _log_prob(q0, x).to(lq.dtype)
+    return torch.logaddexp(lq + math.log1p(-alpha), lq0 + math.log(alpha))
+
+
+def _draw(q: Any, m: int, generator: torch.Generator | None) -> tuple[Tensor, Tensor | None]:
+    """m draws of q without gradient, and their log q when the fused kernel gives it for free."""
+    with torch.no_grad():
+        if isinstance(q, Proposal):
+            if m == 0:
+                return q.params()[-1].new_empty((0, q.event_shape[0])), None
+            return ops.propose(q.kind, q.params(), m, draw_seed(generator), 0)
+        if generator is None:
+            return draw_module(q, m), None
+        with seeded_global_rng(generator.device, draw_seed(generator)):
+            return draw_module(q, m), None
+
+
+def _device_of(q: Any) -> torch.device:
+    return q.device if isinstance(q, Proposal) else _module_device(q)
+
+
+def _log_target(log_target: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """log_target(x) as [m], checked: NaN and +inf raise (a tuner cannot learn from them)."""
+    lp = log_target(x)
+    if not isinstance(lp, Tensor) or lp.shape != x.shape[:1]:
+        raise ValueError(
+            f"log_target must map x [m, *event] to a [m] tensor; for x {tuple(x.shape)} it returned "
+            f"{tuple(lp.shape) if isinstance(lp, Tensor) else type(lp).__name__}"
+        )
+    bad = torch.isnan(lp) | torch.isposinf(lp)
+    if bool(bad.any()):
+        raise ValueError(
+            f"log_target returned NaN or +inf at {int(bad.sum())} of {lp.shape[0]} points; a log density "
+            "must be finite or -inf"
+        )
+    return lp
+
+
+def _log_mean_exp(v: Tensor) -> Tensor:
+    return torch.logsumexp(v, 0) - math.log(v.shape[0])
+
+
+def _bootstrap_log_wmax(log_w: Tensor, generator: torch.Generator) -> float:
+    """log of the median over bootstrap replicas (BOOTSTRAP_FRACTION of the draws each) of the largest
+    weight."""
+    n = log_w.shape[0]
+    size = max(1, int(n * BOOTSTRAP_FRACTION))
+    idx = torch.randint(0, n, (BOOTSTRAP_REPLICAS, size), generator=generator, device=generator.device)
+    maxima = log_w[idx.to(log_w.device)].max(1).values
+    return float(maxima.median())
+
+
+def _weight_stats(log_w: Tensor, generator: torch.Generator) -> tuple[float, float]:
+    """(unweighting efficiency with the bootstrap-median w_max, ESS per draw) of log weights [N]."""
+    log_w = log_w.double()
+    n = log_w.shape[0]
+    if not bool(torch.isfinite(log_w).any()):
+        return 0.0, 0.0
+    log_mean = float(_log_mean_exp(log_w))
+    eff = math.exp(min(0.0, log_mean - _bootstrap_log_wmax(log_w, generator)))
+    ess = math.exp(float(2 * torch.logsumexp(log_w, 0) - torch.logsumexp(2 * log_w, 0)) - math.log(n))
+    return eff, ess
+
+
+def _check_positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return value
+
+
+def _check_positive_float(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a float, got {type(value).__name__}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be finite and > 0, got {value}")
+    return float(value)
+
+
+# ---------------------------------------------------------------- the tuner
+
+
+class ProposalTuner:
+    """Fine-tune ``proposal`` toward exp(``log_target``) to raise the acceptance of rejection sampling.
+
+    Args:
+        proposal: the proposal to train, in place: a :class:`rsfast.proposals.MixtureNormal` (sampled
+            by the fused kernel) or any ``torch.nn.Module`` with trainable parameters, ``log_prob(x)``
+            (x [m, *event] -> [m]) and ``rsample``/``sample`` (torch.distributions style
+            ``sample((m,))``, or ``sample(m)`` returning x or (x, log q)). ``rkl`` needs
+            reparameterised draws (``rsample``, or a MixtureNormal).
+        log_target: unnormalised log density, x [m, *event] -> [m]; -inf is allowed (zero density),
+            NaN and +inf raise ValueError. ``rkl`` needs it differentiable in x.
+        loss: ``"fkl"`` (default), ``"rkl"`` or ``"chi2"``: see the module docstring.
+        defensive: weight alpha in [0, 1) of the frozen reference proposal in the proposal that is
+            trained and returned, q = (1 - alpha) q_theta + alpha q_ref. It bounds p / q by
+            p / (alpha q_ref), guarding against missed modes and thin tails, and costs at most a
+            factor (1 - alpha) of acceptance. 0 returns ``proposal`` itself.
+        reference: the reference proposal (defensive component and mode-collapse diagnostics);
+            default: a frozen copy of ``proposal`` as given. Should cover the target's support.
+        optimizer: ``"em"``: weighted EM steps (fkl on a MixtureNormal: closed form, each step jumps to
+            the importance-weighted maximum-likelihood fit, damped); ``"adam"``: Adam on the loss;
+            ``"auto"`` (default): EM where it applies, else Adam.
+        lr: Adam learning rate.
+        batch_size: draws per buffer chunk (fkl, chi2) and per rkl step (split over components).
+        buffer_chunks: chunks in the off-policy FIFO buffer; one chunk is redrawn from the current
+            proposal every ``refresh_every`` steps.
+        refresh_every: steps between buffer refreshes (also between plateau checks); default 1 for EM,
+            10 for Adam.
+        max_steps, max_seconds: bounds of ``fit(steps=None)``.
+        patience, rel_tol: ``fit(steps=None)`` stops when the best moving average (over
+            ``PLATEAU_WINDOW`` refreshes) of the unweighting efficiency of fresh draws has not risen by a
+            factor (1 + rel_tol) in ``patience`` consecutive refreshes (default 25 for EM, 8 for Adam).
+        eval_draws: draws of the proposal and of the reference for the before/after metrics, and pilot
+            draws of their log M estimates (the default equals rsfast.sample's ``log_M="auto"`` pilot).
+        collapse_rate, collapse_mass: :class:`ModeCollapseWarning` when the overweight rate of the
+            tuned proposal exceeds ``collapse_rate``, the target mass outside its envelope exceeds
+            ``collapse_mass``, or the defensive component serves more than twice its share (plus 0.01)
+            of the target (the trained part misses some of it).
+        anneal_steps: ``rkl`` only: the target is p^beta q_ref^(1 - beta) with beta rising linearly from
+            0 to 1 over this many steps (default 200 for rkl), so that the mode-seeking loss starts at
+            the reference and follows the modes as they sharpen instead of collapsing onto a few.
+
+    ``fit`` returns the proposal to sample from (``proposal`` itself when ``defensive`` is 0; else
+    a new :class:`~rsfast.proposals.MixtureNormal` when ``proposal`` and the reference are normals or
+    mixtures of normals, so that rsfast.sample keeps its fused kernel, or a :class:`DefensiveMixture`)
+    and keeps a :class:`TuningReport` at ``.report``.
+    """
+
+    def __init__(
+        self,
+        proposal: Any,
+        log_target: Callable[[Tensor], Tensor],
+        loss: str = "fkl",
+        *,
+        defensive: float = 0.05,
+        reference: Any | None = None,
+        optimizer: str = "auto",
+        lr: float = 0.05,
+        batch_size: int = 4096,
+        buffer_chunks: int = 4,
+        refresh_every: int | None = None,
+        max_steps: int = 2000,
+        max_seconds: float = 30.0,
+        patience: int | None = None,
+        rel_tol: float = 0.02,
+        eval_draws: int = 1 << 16,
+        collapse_rate: float = 1e-3,
+        collapse_mass: float = 1e-2,
+        anneal_steps: int | None = None,
+    ) -> None:
+        if not callable(getattr(proposal, "log_prob", None)):
+            raise TypeError(f"proposal must have a log_prob method, got {type(proposal).__name__}")
+        if not (callable(getattr(proposal, "sample", None)) or callable(getattr(proposal, "rsample", None))):
+            raise TypeError(f"proposal must have a sample or rsample method, got {type(proposal).__name__}")
+        if not isinstance(proposal, torch.nn.Module) or not any(
+            p.requires_grad for p in proposal.parameters()
+        ):
+            raise TypeError(
+                "proposal must be a torch.nn.Module with trainable parameters (e.g. "
+                f"rsfast.proposals.MixtureNormal), got {type(proposal).__name__}"
+            )
+        if not callable(log_target):
+            raise TypeError(
+                f"log_target must be callable [m, *event] -> [m], got {type(log_target).__name__}"
+            )
+        if not isinstance(loss, str) or loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(map(repr, LOSSES))}, got {loss!r}")
+        if loss == "rkl" and not (
+            isinstance(proposal, MixtureNormal) or callable(getattr(proposal, "rsample", None))
+        ):
+            raise TypeError('loss="rkl" needs a proposal with rsample (reparameterised draws)')
+        if isinstance(defensive, bool) or not isinstance(defensive, (int, float)):
+            raise TypeError(f"defensive must be a float, got {type(defensive).__name__}")
+        if not 0.0 <= defensive < 1.0:
+            raise ValueError(f"defensive must be in [0, 1), got {defensive}")
+        if reference is not None and not callable(getattr(reference, "log_prob", None)):
+            raise TypeError(f"reference must have a log_prob method, got {type(reference).__name__}")
+        self.proposal = proposal
+        self.log_target = log_target
+        self.loss = loss
+        self.defensive = float(defensive)
+        self.lr = _check_positive_float(lr, "lr")
+        self.batch_size = _check_positive_int(batch_size, "batch_size")
+        self.buffer_chunks = _check_positive_int(buffer_chunks, "buffer_chunks")
+        if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}, got {optimizer!r}"
+            )
+        em_ok = isinstance(proposal, MixtureNormal) and loss == "fkl"
+        if optimizer == "em" and not em_ok:
+            raise ValueError('optimizer="em" needs a MixtureNormal proposal and loss="fkl"')
+        self.use_em = optimizer == "em" or (optimizer == "auto" and em_ok)
+        if refresh_every is None:
+            refresh_every = 1 if self.use_em else 10
+        self.refresh_every = _check_positive_int(refresh_every, "refresh_every")
+        self.patience = _check_positive_int(
+            patience if patience is not None else (25 if self.use_em else 8), "patience"
+        )
+        self.max_steps = _check_positive_int(max_steps, "max_steps")
+        self.max_seconds = _check_positive_float(max_seconds, "max_seconds")
+        self.rel_tol = _check_positive_float(rel_tol, "rel_tol")
+        self.eval_draws = _check_positive_int(eval_draws, "eval_draws")
+        self.collapse_rate = _check_positive_float(collapse_rate, "collapse_rate")
+        self.collapse_mass = _check_positive_float(collapse_mass, "collapse_mass")
+        self.device = _device_of(proposal)
+        if reference is None:
+            reference = copy.deepcopy(proposal)
+        if isinstance(reference, torch.nn.Module):
+            reference.requires_grad_(False)
+        self.reference = reference
+        if anneal_steps is None:
+            anneal_steps = 200 if loss == "rkl" else 0
+        if isinstance(anneal_steps, bool) or not isinstance(anneal_steps, int) or anneal_steps < 0:
+            raise ValueError(f"anneal_steps must be an int >= 0 or None, got {anneal_steps!r}")
+        if anneal_steps and loss != "rkl":
+            raise ValueError('anneal_steps applies to loss="rkl" only')
+        self.anneal_steps = anneal_steps
+        self._beta = 1.0
+        self.report: TuningReport | None = None
+        self.tuned: Any = None
+
+    # ---------------------------------------------------------------- evaluation
+
+    def evaluate(
+        self, proposal: Any = None, generator: torch.Generator | None = None, *, warn: bool = True
+    ) -> ProposalMetrics:
+        """:class:`ProposalMetrics` of ``proposal`` (default: the tuned one, or the one given) against
+        the target; warns :class:`ModeCollapseWarning` (when ``warn``) if it misses part of the target."""
+        q = proposal if proposal is not None else (self.tuned if self.tuned is not None else self.proposal)
+        check_generator(generator, self.device)
+        g = torch.Generator(self.device).manual_seed(draw_seed(generator))
+        metrics = self._metrics(q, g)
+        if warn:
+            self._warn_collapse(metrics)
+        return metrics
+
+    def _metrics(self, q: Any, g: torch.Generator) -> ProposalMetrics:
+        log_M = estimate_log_M(self.log_target, q, generator=g, pilot=self.eval_draws)
+        n = self.eval_draws
+        with torch.no_grad():
+            x, lq = _draw(q, n, g)
+            if lq is None:
+                lq = _log_prob(q, x)
+            lw = (_log_target(self.log_target, x).double() - lq.double()).nan_to_num(nan=-math.inf)
+            acceptance = float(torch.exp((lw - log_M).clamp(max=0)).mean())
+            over_rate = float((lw > log_M).double().mean())
+            eff, ess = _weight_stats(lw, g)
+            # Target mass where p > M q, from draws of the reference (which should cover the target).
+            xr, lqr = _draw(self.reference, n, g)
+            if lqr is None:
+                lqr = _log_prob(self.reference, xr)
+            lpr = _log_target(self.log_target, xr).double()
+            lw_ref = lpr - lqr.double()
+            lq_at_ref = _log_prob(q, xr).double()
+            over = (lpr - lq_at_ref) > log_M
+            over_mass = share = 0.0
+            if bool(torch.isfinite(lw_ref).any()):
+                w = torch.softmax(lw_ref.nan_to_num(nan=-math.inf), 0)
+                over_mass = float((w * over).sum())
+                if self.defensive > 0:
+                    share = float(
+                        (w * torch.exp(lqr.double() - lq_at_ref).clamp(max=1 / self.defensive)).sum()
+                    )
+                    share *= self.defensive
+        return ProposalMetrics(
+            acceptance=acceptance,
+            efficiency=eff,
+            ess_per_sample=ess,
+            overweight_rate=over_rate,
+            overweight_mass=over_mass,
+            log_M=float(log_M),
+            num_draws=n,
+            defensive_share=share,
+        )
+
+    def _warn_collapse(self, m: ProposalMetrics) -> bool:
+        share_limit = 2 * self.defensive + 0.01
+        if (
+            m.overweight_rate > self.collapse_rate
+            or m.overweight_mass > self.collapse_mass
+            or (self.defensive > 0 and m.defensive_share > share_limit)
+        ):
+            warnings.warn(
+                f"the tuned proposal misses part of the target: overweight rate {m.overweight_rate:.3g} "
+                f"(limit {self.collapse_rate:g}), target mass outside the envelope {m.overweight_mass:.3g} "
+                f"(limit {self.collapse_mass:g}), share of the target left to the defensive component "
+                f"{m.defensive_share:.3g} (limit {share_limit:.3g} when defensive > 0). Samples are biased "
+                "where the envelope is exceeded; a missed mode covered only by the defensive component "
+                "costs acceptance. Keep a defensive mixture (defensive > 0), use more components, "
+                "loss='fkl', or anneal rkl longer.",
+                ModeCollapseWarning,
+                stacklevel=3,
+            )
+            return True
+        return False
+
+    # ---------------------------------------------------------------- training
+
+    def _q_log_prob(self, x: Tensor, lq_ref: Tensor | None = None) -> Tensor:
+        """log q of the trained mixture at x (differentiable); ``lq_ref``: the reference's log q at x."""
+        if lq_ref is None or self.defensive <= 0:
+            return _mix_log_prob(self.proposal, self.reference, self.defensive, x)
+        lq = _log_prob(self.proposal, x)
+        return torch.logaddexp(
+            lq + math.log1p(-self.defensive), lq_ref.to(lq.dtype) + math.log(self.defensive)
+        )
+
+    def _draw_mixture(self, m: int, g: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
+        """m draws of the current mixture, stratified (round(m (1 - alpha)) from q_theta, the rest from
+        the reference), with log q of the mixture (importance weights p / q stay unbiased) and log q_ref."""
+        m0 = int(round(m * self.defensive))
+        xa, _ = _draw(self.proposal, m - m0, g)
+        if m0:
+            xb, _ = _draw(self.reference, m0, g)
+            xa = torch.cat([xa, xb.to(xa.dtype)])
+        with torch.no_grad():
+            lqr = _log_prob(self.reference, xa) if self.defensive > 0 else torch.zeros_like(xa[:, 0])
+            return xa, self._q_log_prob(xa, lqr), lqr
+
+    def _refresh(self, buffer: list[tuple[Tensor, ...]], g: torch.Generator) -> float:
+        """Draw a new chunk (x, log p, log q_behaviour, log q_ref) into the FIFO buffer; return the
+        unweighting efficiency of the chunk (the current proposal's, as the plateau signal)."""
+        x, lqb, lqr = self._draw_mixture(self.batch_size, g)
+        with torch.no_grad():
+            lp = _log_target(self.log_target, x)
+        buffer.append((x, lp.to(lqb.dtype), lqb, lqr))
+        del buffer[: max(0, len(buffer) - self.buffer_chunks)]
+        return _weight_stats((lp.double() - lqb.double()).nan_to_num(nan=-math.inf), g)[0]
+
+    def _buffer(self, buffer: list[tuple[Tensor, ...]]) -> tuple[Tensor, ...]:
+        x, lp, lqb, lqr = (torch.cat([b[i] for b in buffer]) for i in range(4))
+        ok = torch.isfinite(lp)
+        if not bool(ok.any()):
+            raise ValueError(
+                "log_target is -inf at every draw of the proposal: it misses the target's support"
+            )
+        return x[ok], lp[ok], lqb[ok], lqr[ok]
+
+    def _loss(self, buffer: list[tuple[Tensor, ...]], g: torch.Generator) -> Tensor:
+        if self.loss == "rkl":
+            return self._rkl(g)
+        x, lp, lqb, lqr = self._buffer(buffer)
+        lq = self._q_log_prob(x, lqr)
+        if self.loss == "fkl":
+            w = torch.softmax(lp - lqb, 0)  # self-normalised p / q_behaviour
+            return -(w * lq).sum()
+        # chi2: log E_q[(p/q)^2] - 2 log Z, with E_q[(p/q)^2] = E_b[p^2 / (q b)] and Z = E_b[p / b].
+        return _log_mean_exp(2 * lp - lq - lqb) - 2 * _log_mean_exp(lp - lqb)
+
+    @torch.no_grad()
+    def _em_step(self, buffer: list[tuple[Tensor, ...]]) -> float:
+        """One weighted EM step of a MixtureNormal on the buffer (fkl: weights p / q_b; chi2, only when
+        asked for directly: p^2 / (q q_b), the fixed point of its gradient, less stable), the defensive
+        component held fixed. Each component's new
+        parameters are a weighted MLE with ``EM_PRIOR`` pseudo-draws at the old ones, in effective draws
+        (the Kish ESS of the weights), so that a component seen by few draws barely moves."""
+        q = self.proposal
+        x, lp, lqb, lqr = (t.double() for t in self._buffer(buffer))
+        loc, log_scale, logits = q.loc.double(), q.log_scale.double(), q.logits.double()
+        var = torch.exp(2 * log_scale)
+        z2 = (x.unsqueeze(1) - loc).pow(2) / var  # [N, K, D]
+        log_comp = (
+            torch.log_softmax(logits, 0) - 0.5 * z2.sum(-1) - log_scale.sum(-1) - 0.5 * x.shape[1] * _LOG_2PI
+        )
+        lq_theta = torch.logsumexp(log_comp, 1)
+        if self.defensive > 0:
+            lq = torch.logaddexp(lq_theta + math.log1p(-self.defensive), lqr + math.log(self.defensive))
+            log_r = log_comp + math.log1p(-self.defensive) - lq.unsqueeze(1)
+        else:
+            lq, log_r = lq_theta, log_comp - lq_theta.unsqueeze(1)
+        lv = lp - lqb if self.loss == "fkl" else 2 * lp - lq - lqb
+        v = torch.softmax(lv, 0)
+        value = (
+            float(-(torch.softmax(lp - lqb, 0) * lq).sum())
+            if self.loss == "fkl"
+            else float(_log_mean_exp(2 * lp - lq - lqb) - 2 * _log_mean_exp(lp - lqb))
+        )
+        ess = float(1.0 / (v * v).sum())
+        gam = v.unsqueeze(1) * torch.exp(log_r) * ess  # [N, K] effective draws per component
+        counts = gam.sum(0)
+        k0 = EM_PRIOR
+        sx = gam.T @ x
+        sxx = gam.T @ (x * x)
+        new_loc = (sx + k0 * loc) / (counts + k0).unsqueeze(1)
+        scatter = sxx - 2 * new_loc * sx + counts.unsqueeze(1) * new_loc**2  # sum gam (x - new_loc)^2
+        new_var = (scatter + k0 * (var + (loc - new_loc) ** 2)) / (counts + k0).unsqueeze(1)
+        probs = torch.softmax(logits, 0)
+        new_probs = (counts + k0 * probs) / (counts.sum() + k0)
+        q.loc.copy_(new_loc)
+        q.log_scale.copy_(0.5 * torch.log(new_var.clamp_min(1e-30)))
+        q.logits.copy_(torch.log(new_probs / new_probs.sum()))
+        return value
+
+    def _rkl(self, g: torch.Generator) -> Tensor:
+        """E_q[log q - log p], reparameterised; q = (1 - alpha) q_theta + alpha q_ref."""
+        q = self.proposal
+        if isinstance(q, MixtureNormal):
+            per = max(1, self.batch_size // q.num_components)
+            xk = q.rsample_components(per, generator=g)  # [K, n, D]
+            k, n, d = xk.shape
+            f = self._rkl_terms(xk.reshape(k * n, d)).reshape(k, n)
+            ok = torch.isfinite(f.detach())
+            f = torch.where(ok, f, torch.zeros_like(f))
+            term = (torch.softmax(q.logits, 0).unsqueeze(1) * f).sum(0).mean()
+        else:
+            with seeded_global_rng(self.device, draw_seed(g)):
+                x = q.rsample(torch.Size((self.batch_size,)))
+            if not x.requires_grad:
+                raise ValueError('loss="rkl" needs proposal.rsample to return draws that carry gradients')
+            f = self._rkl_terms(x)
+            ok = torch.isfinite(f.detach())
+            term = torch.where(ok, f, torch.zeros_like(f)).mean()
+        if self.defensive > 0:
+            x0, _ = _draw(self.reference, max(1, int(self.batch_size * self.defensive)), g)
+            f0 = self._rkl_terms(x0)
+            ok0 = torch.isfinite(f0.detach())
+            term = (1 - self.defensive) * term + self.defensive * torch.where(
+                ok0, f0, torch.zeros_like(f0)
+            ).mean()
+        return term
+
+    def _rkl_terms(self, x: Tensor) -> Tensor:
+        lp = _log_target(self.log_target, x)
+        if x.requires_grad and not lp.requires_grad:
+            raise ValueError(
+                'loss="rkl" needs a log_target differentiable in x (autograd); use loss="fkl" or "chi2"'
+            )
+        lp = lp.to(x.dtype)
+        if self._beta < 1:  # annealed target p^beta q_ref^(1 - beta): starts at the reference
+            lp = self._beta * lp + (1 - self._beta) * _log_prob(self.reference, x).to(x.dtype)
+        return self._q_log_prob(x) - lp
+
+    def _final(self) -> Any:
+        """The proposal to sample from: the trained one, or its defensive mixture with the reference."""
+        if self.defensive <= 0:
+            return self.proposal
+        a = self.defensive
+        if isinstance(self.proposal, MixtureNormal) and isinstance(self.reference, (MixtureNormal, Normal)):
+            return MixtureNormal.combine([(1 - a, self.proposal), (a, self.reference)])
+        return DefensiveMixture(self.proposal, self.reference, a)
+
+    def fit(
+        self, steps: int | None = None, generator: torch.Generator | None = None, progress: bool = False
+    ) -> Any:
+        """Train and return the proposal to sample from (see the class docstring); fills ``.report``.
+
+        Args:
+            steps: optimiser steps, >= 1; None stops on a plateau of the unweighting efficiency, after
+                at most ``max_steps`` steps or ``max_seconds`` seconds.
+            generator: torch.Generator on the proposal's device; every draw (buffer, rkl noise,
+                evaluation, log M estimates) follows from one seed drawn from it, so a seeded generator
+                makes fit() deterministic (on a fixed thread count).
+            progress: show a tqdm bar (needs tqdm).
+        """
+        if steps is not None:
+            steps = _check_positive_int(steps, "steps")
+        if not isinstance(progress, bool):
+            raise TypeError(f"progress must be a bool, got {type(progress).__name__}")
+        check_generator(generator, self.device)
+        t0 = time.perf_counter()
+        g = torch.Generator(self.device).manual_seed(draw_seed(generator))
+        eval_seed = draw_seed(g)
+        before = self._metrics(self._final(), torch.Generator(self.device).manual_seed(eval_seed))
+
+        params = [p for p in self.proposal.parameters() if p.requires_grad]
+        opt = torch.optim.Adam(params, lr=self.lr)
+        bar = None
+        if progress:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:
+                warnings.warn("progress=True needs tqdm (pip install tqdm); no bar shown", stacklevel=2)
+            else:
+                bar = tqdm(total=steps or self.max_steps, desc=f"ProposalTuner({self.loss})", unit="step")
+        total = steps if steps is not None else self.max_steps
+        buffer: list[tuple[Tensor, Tensor, Tensor]] = []
+        losses: list[float] = []
+        effs: list[tuple[int, float]] = []
+        best, stale, reason = -1.0, 0, "steps" if steps is not None else "max_steps"
+        recent: list[float] = []
+        t1 = time.perf_counter()
+        try:
+            for step in range(1, total + 1):
+                self._beta = min(1.0, step / self.anneal_steps) if self.anneal_steps else 1.0
+                if (step - 1) % self.refresh_every == 0:
+                    eff = self._refresh(buffer, g)
+                    effs.append((step - 1, eff))
+                    if steps is None and self._beta >= 1:
+                        # The efficiency of one chunk is noisy: compare moving averages of PLATEAU_WINDOW.
+                        recent.append(eff)
+                        smooth = sum(recent[-PLATEAU_WINDOW:]) / len(recent[-PLATEAU_WINDOW:])
+                        if smooth > best * (1 + self.rel_tol):
+                            best, stale = smooth, 0
+                        else:
+                            stale += 1
+                            if stale >= self.patience:
+                                reason = "plateau"
+                                break
+                if self.use_em:
+                    value = self._em_step(buffer)
+                else:
+                    opt.zero_grad(set_to_none=True)
+                    loss_t = self._loss(buffer, g)
+                    value = float(loss_t.detach())
+                    if math.isfinite(value):
+                        loss_t.backward()
+                        opt.step()
+                if not math.isfinite(value):
+                    raise FloatingPointError(
+                        f"the {self.loss} loss became {value} at step {step}; lower lr or check log_target"
+                    )
+                losses.append(value)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{losses[-1]:.4g}", eff=f"{effs[-1][1]:.3f}")
+                if steps is None and time.perf_counter() - t1 > self.max_seconds:
+                    reason = "max_seconds"
+                    break
+        finally:
+            self._beta = 1.0
+            if bar is not None:
+                bar.close()
+        t2 = time.perf_counter()
+        tuned = self._final()
+        self.tuned = tuned
+        after = self._metrics(tuned, torch.Generator(self.device).manual_seed(eval_seed + 1))
+        collapse = self._warn_collapse(after)
+        self.report = TuningReport(
+            loss=self.loss,
+            before=before,
+            after=after,
+            steps=len(losses),
+            seconds=time.perf_counter() - t0,
+            train_seconds=t2 - t1,
+            stop_reason=reason,
+            loss_history=losses,
+            efficiency_history=effs,
+            defensive=self.defensive,
+            mode_collapse=collapse,
+        )
+        return tuned
