@@ -17,4 +17,6 @@ void propose(const ProposeArgs&, int, void*) { missing(); }
 void accept_compact(const AcceptArgs&, int, void*) { missing(); }
 int64_t accept_compact_scratch_bytes(int64_t) { missing(); }
 
+void fused_sample(const FusedArgs&, int, void*) { missing(); }
+
 }  // namespace rsfast::cuda
