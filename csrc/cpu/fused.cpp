@@ -8,6 +8,7 @@
 // The loops below do fused_try's arithmetic in the same order (same bits).
 #include <algorithm>
 #include <atomic>
+#include <utility>
 #include <cmath>
 #include <vector>
 
@@ -81,10 +82,58 @@ RSFAST_HD void lane_normals(const uint32_t* wd, int64_t j, int64_t l, double& z0
   box_muller(wd[j * W + l], wd[(j + 1) * W + l], wd[(j + 2) * W + l], wd[(j + 3) * W + l], z0, z1);
 }
 
-// fused::mixture_log_density for the W lanes of x[d * W + l], into out[l];
-// v is scratch [K * W].
 template <typename T>
-void mixture_lanes(const MixtureDensity<T>& p, const T* __restrict x, T* __restrict v, T* __restrict out) {
+RSFAST_HD T square(T t) {
+  return t * t;
+}
+
+// fused::mixture_log_density for the W lanes of x[d * W + l], into out[l],
+// for K and D known at compile time: loops over the lanes whose component
+// loops are unrolled in the source (index sequences), so that GCC vectorises
+// them (it does not with inner loops there) and the parameters stay in
+// registers. The component terms are computed twice, as in the scalar core.
+template <typename T, int D, int... Ds>
+RSFAST_HD T comp_fixed(const T* x, int64_t l, const T* loc, const T* inv, T c, std::integer_sequence<int, Ds...>) {
+  T ssq = 0;
+  ((ssq += square((x[Ds * W + l] - loc[Ds]) * inv[Ds])), ...);
+  return c - T(0.5) * ssq;
+}
+
+template <typename T, int K, int D, int... Ks>
+void mixture_lanes_fixed_impl(const MixtureDensity<T>& p, const T* __restrict x, T* __restrict out,
+                              std::integer_sequence<int, Ks...>) {
+  T loc[K * D], inv[K * D], c[K];
+  for (int i = 0; i < K * D; ++i) {
+    loc[i] = p.loc[i];
+    inv[i] = p.inv_scale[i];
+  }
+  for (int k = 0; k < K; ++k) c[k] = p.c[k];
+  const auto ds = std::make_integer_sequence<int, D>{};
+  T bestv[W], sv[W];
+#pragma omp simd
+  for (int64_t l = 0; l < W; ++l) {
+    T best = -INFINITY;
+    ((best = std::max(best, comp_fixed<T, D>(x, l, loc + Ks * D, inv + Ks * D, c[Ks], ds))), ...);
+    bestv[l] = best;
+  }
+#pragma omp simd
+  for (int64_t l = 0; l < W; ++l) {
+    T s = 0;
+    ((s += fused::exp_(comp_fixed<T, D>(x, l, loc + Ks * D, inv + Ks * D, c[Ks], ds) - bestv[l])), ...);
+    sv[l] = s;
+  }
+#pragma omp simd
+  for (int64_t l = 0; l < W; ++l) out[l] = bestv[l] > -INFINITY ? bestv[l] + fused::log_(sv[l]) : bestv[l];
+}
+
+template <typename T, int K, int D>
+void mixture_lanes_fixed(const MixtureDensity<T>& p, const T* __restrict x, T* __restrict out) {
+  mixture_lanes_fixed_impl<T, K, D>(p, x, out, std::make_integer_sequence<int, K>{});
+}
+
+// The same for any K and D; v is scratch [K * W].
+template <typename T>
+void mixture_lanes_any(const MixtureDensity<T>& p, const T* __restrict x, T* __restrict v, T* __restrict out) {
   const int64_t K = p.ncomp, D = p.dim;
   for (int64_t k = 0; k < K; ++k) {
     T ssq[W];
@@ -116,6 +165,30 @@ void mixture_lanes(const MixtureDensity<T>& p, const T* __restrict x, T* __restr
     for (int64_t l = 0; l < W; ++l) s[l] += fused::exp_(v[k * W + l] - best[l]);
 #pragma omp simd
   for (int64_t l = 0; l < W; ++l) out[l] = best[l] > -INFINITY ? best[l] + fused::log_(s[l]) : best[l];
+}
+
+template <typename T, int K>
+bool mixture_lanes_k(const MixtureDensity<T>& p, const T* x, T* out) {
+  switch (p.dim) {
+    case 1: mixture_lanes_fixed<T, K, 1>(p, x, out); return true;
+    case 2: mixture_lanes_fixed<T, K, 2>(p, x, out); return true;
+    case 3: mixture_lanes_fixed<T, K, 3>(p, x, out); return true;
+    case 4: mixture_lanes_fixed<T, K, 4>(p, x, out); return true;
+    default: return false;
+  }
+}
+
+template <typename T>
+void mixture_lanes(const MixtureDensity<T>& p, const T* __restrict x, T* __restrict v, T* __restrict out) {
+  bool done = false;
+  switch (p.ncomp) {
+    case 1: done = mixture_lanes_k<T, 1>(p, x, out); break;
+    case 2: done = mixture_lanes_k<T, 2>(p, x, out); break;
+    case 3: done = mixture_lanes_k<T, 3>(p, x, out); break;
+    case 4: done = mixture_lanes_k<T, 4>(p, x, out); break;
+    default: break;
+  }
+  if (!done) mixture_lanes_any(p, x, v, out);
 }
 
 struct Shared {
