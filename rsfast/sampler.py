@@ -402,7 +402,8 @@ def sample(
     if not isinstance(fused, bool):
         raise TypeError(f"fused must be a bool, got {type(fused).__name__}")
     if fused and _fused_applies(log_target, proposal):
-        return _sample_fused(log_target, proposal, n, log_M, generator, max_proposals, on_overweight)
+        args = (n, log_M, generator, max_proposals, on_overweight, progress)
+        return _sample_fused(log_target, proposal, *args)
     source = _make_source(proposal)
     device = source.device
     check_generator(generator, device)
@@ -539,8 +540,10 @@ def _sample_fused(
     generator: torch.Generator | None,
     max_proposals: int | None,
     on_overweight: str,
+    progress: bool = False,
 ) -> SampleResult:
-    """:func:`sample` by the fused kernel (one launch, one host synchronisation to read the counts)."""
+    """:func:`sample` by the fused kernel (one launch, one host synchronisation to read the counts; a
+    progress bar jumps to the end when the launch is done)."""
     device = proposal.device
     check_generator(generator, device)
     seed = draw_seed(generator)
@@ -570,6 +573,9 @@ def _sample_fused(
             )  # fmt: skip
     accepted, nan, over, posinf, used, stopped = counts.tolist()
     t2 = time.perf_counter()
+    bar = _Progress(progress, n)
+    bar.update(min(accepted, n))
+    bar.close()
     if stopped or used > budget:
         raise SamplingError(
             f"fused kernel stopped after about {used:,} proposals with {accepted:,} of {n:,} samples "

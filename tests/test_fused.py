@@ -488,3 +488,10 @@ def test_opcheck(kind, dtype):
 def test_opcheck_empty():
     args = _fused_args(n=0)
     torch.library.opcheck(ops.fused_sample_op, (*args, SEED, 0, 2**40))
+
+
+def test_progress_bar_on_the_fused_path():
+    pytest.importorskip("tqdm")
+    t, q = bimodal()
+    res = rsfast.sample(t, q, 500, log_M=3.35, generator=gen(3), progress=True)
+    assert res.num_rounds == 1 and res.samples.shape == (500, 2)
