@@ -33,3 +33,7 @@ __all__ += ["perturb_"]
 from . import finetune  # noqa: E402
 
 __all__ += ["finetune"]
+
+from . import targets  # noqa: E402
+
+__all__ += ["targets"]

@@ -215,3 +215,35 @@ def accept_compact_rows_gather(
         m, [ptr(t) for t in src], [ptr(t) for t in dst], row_bytes, capacity, bool(zero_tail), ptr(scratch),
         device, stream,
     )  # fmt: skip
+
+
+#: Slots of the int64 statistics vector of fused_sample (FusedSlot in csrc/include/rsfast/fused.h).
+FUSED_COUNT_SLOTS = ("accepted", "nan", "overweight", "posinf", "proposals", "stopped")
+
+
+def fused_sample_into(
+    kind: str,
+    q_derived: list[torch.Tensor],
+    q_inv_scale: torch.Tensor | None,
+    p_derived: list[torch.Tensor],
+    n: int,
+    log_M: float,
+    seed: int,
+    offset: int,
+    max_proposals: int,
+    out: torch.Tensor,
+    counts: torch.Tensor,
+    max_log_ratio: torch.Tensor,
+) -> None:
+    """Run the fused_sample kernel into out [n, D], counts int64 [6] (zeroed) and max_log_ratio float64 [1]
+    (-inf); arguments already validated by :mod:`rsfast.ops` or the engine. ``q_derived`` is
+    :func:`rsfast.ops.derived_params` of the proposal, ``p_derived`` the target's (loc, 1 / scale, const)."""
+    device, stream = device_args(out)
+    a, b, c, cdf = (q_derived + [None] * 4)[:4]
+    p_loc, p_inv, p_c = p_derived
+    ncomp_q = c.shape[0] if kind == "mixture_normal" else 1
+    _C.fused_sample(
+        PROPOSAL_KINDS[kind], DTYPE_CODES[out.dtype], out.shape[1], ncomp_q, p_c.shape[0], n, seed, offset,
+        float(log_M), max_proposals, ptr(a), ptr(b), ptr(c), ptr(cdf), ptr(q_inv_scale),
+        ptr(p_loc), ptr(p_inv), ptr(p_c), ptr(out), ptr(counts), ptr(max_log_ratio), device, stream,
+    )  # fmt: skip

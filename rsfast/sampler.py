@@ -416,6 +416,7 @@ def sample(
     max_proposals: int | None = None,
     on_overweight: str = "warn",
     progress: bool = False,
+    fused: bool = True,
 ) -> SampleResult:
     """Draw ``n`` iid samples of the normalised target exp(log_target) by rejection from ``proposal``.
 
@@ -436,11 +437,21 @@ def sample(
             wrong and the samples are biased there): ``"warn"`` (:class:`OverweightWarning`),
             ``"raise"`` (:class:`SamplingError`) or ``"ignore"``.
         progress: show a tqdm bar (needs tqdm).
+        fused: with an :class:`rsfast.targets.MixtureNormal` log_target and an :mod:`rsfast.proposals`
+            proposal of the same dtype, device and dimension, run the fused kernel
+            (:func:`rsfast.ops.fused_sample`: propose, evaluate, accept in one launch; same law,
+            other random streams). ``False`` forces the generic path.
 
     Returns:
         :class:`SampleResult` with ``samples`` [n, *event] on the proposal's device.
     """
     _check_args(log_target, n, log_M, max_proposals, on_overweight, progress)
+    # Fused path: a built-in target with a built-in proposal runs in one kernel launch.
+    if not isinstance(fused, bool):
+        raise TypeError(f"fused must be a bool, got {type(fused).__name__}")
+    if fused and _fused_applies(log_target, proposal):
+        args = (n, log_M, generator, max_proposals, on_overweight, progress)
+        return _sample_fused(log_target, proposal, *args)
     source = _make_source(proposal)
     device = source.device
     check_generator(generator, device)
@@ -547,6 +558,107 @@ def sample(
         num_rounds=rounds,
         num_overweight=host[2],
         num_nan=host[1],
+        max_log_ratio=max_log_ratio,
+        setup_seconds=t1 - t0,
+        seconds=t2 - t1,
+    )
+
+
+# ---------------------------------------------------------------- fused path (rsfast.targets)
+
+
+def _fused_applies(log_target: Any, proposal: Any) -> bool:
+    """True for an rsfast.targets.MixtureNormal with a built-in proposal of its dtype, device and D."""
+    from .targets import MixtureNormal as MixtureTarget
+
+    return (
+        isinstance(log_target, MixtureTarget)
+        and isinstance(proposal, Proposal)
+        and proposal.dtype == log_target.dtype
+        and proposal.device == log_target.device
+        and proposal.event_shape == (log_target.dim,)
+    )
+
+
+def _sample_fused(
+    target: Any,
+    proposal: Proposal,
+    n: int,
+    log_M: float | str,
+    generator: torch.Generator | None,
+    max_proposals: int | None,
+    on_overweight: str,
+    progress: bool = False,
+) -> SampleResult:
+    """:func:`sample` by the fused kernel (one launch, one host synchronisation to read the counts; a
+    progress bar jumps to the end when the launch is done)."""
+    device = proposal.device
+    check_generator(generator, device)
+    seed = draw_seed(generator)
+    offset = 0
+    budget = (
+        max_proposals
+        if max_proposals is not None
+        else max(DEFAULT_MIN_PROPOSALS, DEFAULT_PROPOSALS_PER_SAMPLE * n)
+    )
+    t0 = time.perf_counter()
+    if log_M == "auto":
+        log_M, _ = _auto_log_M(target, _KernelSource(proposal), seed, offset, AUTO_PILOT_DRAWS)
+        offset += 1
+    log_M = float(log_M)
+    t1 = time.perf_counter()
+    kind = proposal.kind
+    out = torch.empty((n, target.dim), dtype=proposal.dtype, device=device)
+    counts = torch.zeros(len(_native.FUSED_COUNT_SLOTS), dtype=torch.int64, device=device)
+    max_ratio = torch.full((1,), -math.inf, dtype=torch.float64, device=device)
+    if n:
+        with torch.no_grad():
+            q = ops.derived_params(kind, proposal.params())
+            q_inv = (1 / q[1]).contiguous() if kind == "mixture_normal" else None
+            p = ops.fused_target_params(target.logits, target.loc, target.scale)
+            _native.fused_sample_into(
+                kind, q, q_inv, p, n, log_M, seed, offset, budget, out, counts, max_ratio
+            )  # fmt: skip
+    accepted, nan, over, posinf, used, stopped = counts.tolist()
+    t2 = time.perf_counter()
+    bar = _Progress(progress, n)
+    bar.update(min(accepted, n))
+    bar.close()
+    if stopped or used > budget:
+        raise SamplingError(
+            f"fused kernel stopped after about {used:,} proposals with {accepted:,} of {n:,} samples "
+            f"(acceptance {accepted / max(used, 1):.3g}); raise max_proposals, improve the proposal or "
+            "lower log_M",
+            accepted,
+            used,
+        )
+    if posinf:
+        raise ValueError(f"the target's log density was +inf for {posinf} candidates")
+    max_log_ratio = float(max_ratio)
+    if over and on_overweight == "raise":
+        raise SamplingError(
+            f"{over} proposals had log p - log q > log_M = {log_M:.6g} (largest {max_log_ratio:.6g}): "
+            "the envelope is wrong; raise log_M",
+            accepted,
+            used,
+        )
+    if over and on_overweight == "warn":
+        warnings.warn(
+            f"{over} of {used} proposals had log p - log q > log_M = {log_M:.6g} (largest "
+            f"{max_log_ratio:.6g}): the envelope is wrong there and the samples are biased; pass "
+            f"log_M >= {max_log_ratio:.6g}",
+            OverweightWarning,
+            stacklevel=3,
+        )
+    return SampleResult(
+        samples=out,
+        log_M=log_M,
+        acceptance_rate=accepted / used if used else 0.0,
+        num_proposals=used,
+        num_accepted=accepted,
+        num_rounds=1 if n else 0,
+        num_overweight=over,
+        num_nan=nan,
         max_log_ratio=max_log_ratio,
         setup_seconds=t1 - t0,
         seconds=t2 - t1,

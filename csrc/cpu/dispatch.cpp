@@ -123,4 +123,21 @@ void accept_compact_rows_gather(const GatherRowsArgs& args) {
 
 int64_t accept_compact_rows_scratch_bytes(int64_t m) { return base::accept_compact_rows_scratch_bytes(m); }
 
+// ---- fused_sample ----
+namespace base {
+void fused_sample(const FusedArgs& args);
+}  // namespace base
+#ifdef RSFAST_CPU_AVX2
+namespace avx2 {
+void fused_sample(const FusedArgs& args);
+}  // namespace avx2
+#endif
+
+void fused_sample(const FusedArgs& args) {
+#ifdef RSFAST_CPU_AVX2
+  if (has_avx2()) return avx2::fused_sample(args);
+#endif
+  base::fused_sample(args);
+}
+
 }  // namespace rsfast::cpu

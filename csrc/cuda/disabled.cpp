@@ -24,4 +24,6 @@ void accept_compact_rows_decide(const CompactRowsArgs&, int, void*) { missing();
 void accept_compact_rows_gather(const GatherRowsArgs&, int, void*) { missing(); }
 int64_t accept_compact_rows_scratch_bytes(int64_t) { missing(); }
 
+void fused_sample(const FusedArgs&, int, void*) { missing(); }
+
 }  // namespace rsfast::cuda

@@ -126,4 +126,37 @@ void accept_compact_rows_gather(const GatherRowsArgs& args, int device, void* st
 int64_t accept_compact_rows_scratch_bytes(int64_t m);
 }  // namespace cuda
 
+// ---- fused_sample (csrc/include/rsfast/fused.h) ----
+
+struct FusedArgs {
+  int kind;               // ProposalKind of the proposal
+  int dtype;              // DType of every parameter and of out
+  int64_t dim;            // D
+  int64_t ncomp_q;        // K of a MixtureNormal proposal, else 1
+  int64_t ncomp_p;        // K of the target mixture
+  int64_t n;              // output rows
+  uint64_t seed;
+  uint32_t offset;
+  double log_M;
+  int64_t max_proposals;  // coarse bound on tries over all rows
+  const void* q_a;        // proposal, as ProposeArgs a, b, c, cdf
+  const void* q_b;
+  const void* q_c;
+  const void* q_cdf;
+  const void* q_inv_scale;  // [K_q, D] (MixtureNormal proposal only)
+  const void* p_loc;        // target loc [K, D]
+  const void* p_inv_scale;  // target 1 / scale [K, D]
+  const void* p_c;          // target constants [K]
+  void* out;                // [n, D]
+  int64_t* counts;          // [kFusedNumCounts], zeroed by the caller
+  double* max_log_ratio;    // [1], -inf from the caller
+};
+
+namespace cpu {
+void fused_sample(const FusedArgs& args);
+}  // namespace cpu
+namespace cuda {
+void fused_sample(const FusedArgs& args, int device, void* stream);
+}  // namespace cuda
+
 }  // namespace rsfast
