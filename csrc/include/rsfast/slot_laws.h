@@ -2,7 +2,9 @@
 // both drivers (csrc/cpu/slot.cpp, csrc/cuda/slot.cu) use. Adding a law: see
 // "How to add a law" in slot.h.
 #pragma once
+#include "rsfast/laws_gamma.h"
 #include "rsfast/laws_truncnorm.h"
+#include "rsfast/laws_vonmises.h"
 #include "rsfast/slot.h"
 
 namespace rsfast {
@@ -14,6 +16,15 @@ inline bool slot_dispatch(int law, F&& f) {
   switch (law) {
     case kSlotTruncatedNormal:
       f(TruncatedNormalLaw<T>{});
+      return true;
+    case kSlotVonMises:
+      f(VonMisesLaw<T>{});
+      return true;
+    case kSlotGamma:
+      f(GammaLaw<T>{});
+      return true;
+    case kSlotBeta:
+      f(BetaLaw<T>{});
       return true;
     default:
       return false;
