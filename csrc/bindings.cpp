@@ -8,9 +8,11 @@
 #include <array>
 #include <stdexcept>
 #include <vector>
+#include <vector>
 
 #include "rsfast/drivers.h"
 #include "rsfast/philox.h"
+#include "rsfast/slot_laws.h"
 
 #ifndef RSFAST_VERSION
 #define RSFAST_VERSION "dev"
@@ -161,6 +163,24 @@ void fused_sample(int kind, int dtype, int64_t dim, int64_t ncomp_q, int64_t nco
     cuda::fused_sample(args, device, mptr(stream));
 }
 
+void slot_sample(int law, int dtype, int64_t n, int64_t batch, std::vector<uintptr_t> params, uint64_t seed,
+                 uint32_t offset, uintptr_t out, uintptr_t exhausted, int device, uintptr_t stream) {
+  check_dtype(dtype);
+  const int k = slot_law_params(law);
+  if (k == 0) throw std::invalid_argument("rsfast._C.slot_sample: unknown law code");
+  if ((int)params.size() != k) throw std::invalid_argument("rsfast._C.slot_sample: wrong number of parameters");
+  if (batch < 1 || n < 0 || (n > 0 && n % batch != 0))
+    throw std::invalid_argument("rsfast._C.slot_sample: n must be a multiple of batch >= 1");
+  SlotArgs args{law, dtype, n, batch, {nullptr, nullptr, nullptr, nullptr}, seed, offset, mptr(out),
+                static_cast<int64_t*>(mptr(exhausted))};
+  for (int i = 0; i < k; ++i) args.params[i] = cptr(params[i]);
+  py::gil_scoped_release nogil;
+  if (device < 0)
+    cpu::slot_sample(args);
+  else
+    cuda::slot_sample(args, device, mptr(stream));
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, mod) {
@@ -181,4 +201,5 @@ PYBIND11_MODULE(_C, mod) {
   mod.def("accept_compact_rows_scratch_bytes", &accept_compact_rows_scratch_bytes);
   mod.def("fused_sample", &fused_sample,
           "n rows from a mixture-of-normals target by rejection from a built-in proposal, in one launch.");
+  mod.def("slot_sample", &slot_sample, "Slot mode: every output element runs its law's rejection loop on its own stream.");
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import ops, proposals  # noqa: E402
+from . import distributions, ops, proposals  # noqa: E402
 from ._native import build_info  # noqa: E402
 from .compact_rows import accept_compact_rows  # noqa: E402
 from .ops import perturb_  # noqa: E402
@@ -20,6 +20,7 @@ __all__ = [
     "__version__",
     "build_info",
     "ops",
+    "distributions",
     "proposals",
     "sample",
     "estimate_log_M",

@@ -247,3 +247,28 @@ def fused_sample_into(
         float(log_M), max_proposals, ptr(a), ptr(b), ptr(c), ptr(cdf), ptr(q_inv_scale),
         ptr(p_loc), ptr(p_inv), ptr(p_c), ptr(out), ptr(counts), ptr(max_log_ratio), device, stream,
     )  # fmt: skip
+
+
+# ---------------------------------------------------------------- slot mode (issue 3)
+
+#: Law codes of the slot kernels (SlotLaw in csrc/include/rsfast/slot.h).
+SLOT_LAW_CODES = {"truncated_normal": 0, "von_mises": 1, "gamma": 2, "beta": 3}
+
+
+def slot_sample_into(
+    law: str,
+    params: list[torch.Tensor],
+    seed: int,
+    offset: int,
+    out: torch.Tensor,
+    exhausted: torch.Tensor,
+) -> None:
+    """Fill ``out`` (contiguous, n = sample_numel * B elements) with slot-mode draws of ``law``;
+    ``params`` are contiguous [B] arrays (element i uses row i % B); ``exhausted`` (int64 [1]) is
+    incremented by the elements whose tries ran out (written NaN). Arguments already validated."""
+    device, stream = device_args(out)
+    batch = params[0].numel()
+    _C.slot_sample(
+        SLOT_LAW_CODES[law], DTYPE_CODES[out.dtype], out.numel(), batch, [ptr(p) for p in params],
+        seed, offset, ptr(out), ptr(exhausted), device, stream,
+    )  # fmt: skip
