@@ -25,3 +25,7 @@ __all__ = [
     "SamplingError",
     "OverweightWarning",
 ]
+
+from . import select  # noqa: E402
+
+__all__ += ["select"]
