@@ -2,12 +2,13 @@
 // into fixed chunks scheduled dynamically over OpenMP threads; every group's
 // result depends on that group only (RSO: on its own Philox stream), so the
 // output never depends on the number of threads. top_fraction and dedupe
-// work on the whole batch: per-chunk integer histograms and counts combined
-// in chunk order, and a hash table whose final content (the smallest index
-// of each pair) does not depend on the insertion order.
+// work on the whole batch: the pivot key by selection and per-chunk counts
+// combined in chunk order, and a hash table whose final content (the
+// smallest index of each pair) does not depend on the insertion order.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <vector>
 
 #include "parallel.h"
@@ -264,51 +265,37 @@ constexpr int64_t kTopChunk = 16384;
 template <typename T>
 void top_fraction_run(const SelectArgs& a) {
   using K = KeyOf<T>;
-  constexpr int kBits = 8 * (int)sizeof(K);
   const T* v = static_cast<const T*>(a.values);
   const int64_t m = a.groups * a.n;  // the batch, flattened (offsets ignored)
   const int64_t nchunks = (m + kTopChunk - 1) / kTopChunk;
   const int nt = threads_for(m);
-  std::vector<int64_t> hist((size_t)nchunks * 256);
-  K prefix = 0, mask = 0;
-  int64_t want = a.count;  // how many still to take among keys matching prefix under mask
-  // MSB-first radix select of the key of the count-th largest value, 8 bits a
-  // pass; per-chunk histograms summed in chunk order.
-  for (int shift = kBits - 8; shift >= 0; shift -= 8) {
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1)
-    for (int64_t c = 0; c < nchunks; ++c) {
-      int64_t* h = hist.data() + c * 256;
-      std::fill(h, h + 256, 0);
-      const int64_t end = std::min(m, (c + 1) * kTopChunk);
-      for (int64_t i = c * kTopChunk; i < end; ++i) {
-        const K key = order_key(v[i]);
-        if ((key & mask) == prefix) ++h[(key >> shift) & 0xFF];
-      }
-    }
-    int64_t tot[256] = {};
-    for (int64_t c = 0; c < nchunks; ++c)
-      for (int d = 0; d < 256; ++d) tot[d] += hist[(size_t)(c * 256 + d)];
-    int d = 255;
-    while (d > 0 && tot[d] < want) want -= tot[d--];
-    prefix |= (K)d << shift;
-    mask |= (K)0xFF << shift;
+  std::vector<K> keys((size_t)m), sel((size_t)m);
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+  for (int64_t c = 0; c < nchunks; ++c) {
+    const int64_t end = std::min(m, (c + 1) * kTopChunk);
+    for (int64_t i = c * kTopChunk; i < end; ++i) keys[(size_t)i] = sel[(size_t)i] = order_key(v[i]);
   }
-  // prefix is now the key of the count-th largest; take every larger key and
-  // the first `want` equal ones in index order.
-  const K pivot = prefix;
+  // The key of the count-th largest value (a selection, O(m)); its value does not depend on how
+  // nth_element orders the rest.
+  std::nth_element(sel.begin(), sel.begin() + (a.count - 1), sel.end(), std::greater<K>());
+  const K pivot = sel[(size_t)(a.count - 1)];
+  // Take every larger key and the first `want` equal ones in index order: per-chunk counts, combined
+  // in chunk order, then each chunk writes its part.
   std::vector<int64_t> gt((size_t)nchunks), eq((size_t)nchunks);
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1)
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
   for (int64_t c = 0; c < nchunks; ++c) {
     int64_t g = 0, e = 0;
     const int64_t end = std::min(m, (c + 1) * kTopChunk);
     for (int64_t i = c * kTopChunk; i < end; ++i) {
-      const K key = order_key(v[i]);
-      g += key > pivot;
-      e += key == pivot;
+      g += keys[(size_t)i] > pivot;
+      e += keys[(size_t)i] == pivot;
     }
     gt[(size_t)c] = g;
     eq[(size_t)c] = e;
   }
+  int64_t greater = 0;
+  for (int64_t c = 0; c < nchunks; ++c) greater += gt[(size_t)c];
+  const int64_t want = a.count - greater;  // >= 1 equal keys to take
   std::vector<int64_t> pos((size_t)nchunks), take_eq((size_t)nchunks);
   int64_t p = 0, eq_before = 0;
   for (int64_t c = 0; c < nchunks; ++c) {
@@ -318,12 +305,12 @@ void top_fraction_run(const SelectArgs& a) {
     p += gt[(size_t)c] + te;
     eq_before += eq[(size_t)c];
   }
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1)
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
   for (int64_t c = 0; c < nchunks; ++c) {
     int64_t q = pos[(size_t)c], te = take_eq[(size_t)c];
     const int64_t end = std::min(m, (c + 1) * kTopChunk);
     for (int64_t i = c * kTopChunk; i < end; ++i) {
-      const K key = order_key(v[i]);
+      const K key = keys[(size_t)i];
       if (key > pivot || (key == pivot && te > 0)) {
         te -= key == pivot;
         a.out[q++] = i;
