@@ -45,6 +45,14 @@ void for_each_group(const SelectArgs& a, F&& f) {
 // ------------------------------------------------------------------ best_of_n
 
 template <typename T>
+bool has_nan(const T* v, int64_t n) {
+  uint32_t nan = 0;
+#pragma omp simd reduction(| : nan)
+  for (int64_t c = 0; c < n; ++c) nan |= (uint32_t)(v[c] != v[c]);
+  return nan != 0;
+}
+
+template <typename T>
 void best_of_n_run(const SelectArgs& a) {
   const GroupLayout L{a.groups, a.n, a.offsets};
   const T* values = static_cast<const T*>(a.values);
@@ -55,16 +63,52 @@ void best_of_n_run(const SelectArgs& a) {
     int64_t* out = a.out + g * k;
     const int64_t kk = std::min(k, n);
     if (kk == 1) {
+      // The first index holding the largest non-NaN value (a vectorised max, then a search); a group
+      // of NaN only gives index 0 (NaN ties by index).
+      T mx = (T)-INFINITY;
+#pragma omp simd reduction(max : mx)
+      for (int64_t c = 0; c < n; ++c) mx = v[c] > mx ? v[c] : mx;
       int64_t best = 0;
-      for (int64_t c = 1; c < n; ++c)
-        if (ranks_before(v[c], c, v[best], best)) best = c;
+      for (int64_t c = 0; c < n; ++c)
+        if (v[c] == mx) {
+          best = c;
+          break;
+        }
       out[0] = best;
+    } else if (kk > 0 && kk <= 32 && !has_nan(v, n)) {
+      // kk passes: pick j is the largest value ranking after pick j - 1 (smaller, or equal at a higher
+      // index), found by a vectorised max and a search for its first eligible index.
+      T pv = (T)INFINITY;
+      int64_t pi = -1;
+      for (int64_t j = 0; j < kk; ++j) {
+        T mx = (T)-INFINITY;
+#pragma omp simd reduction(max : mx)
+        for (int64_t c = 0; c < n; ++c) {
+          const bool eligible = (v[c] < pv) | ((v[c] == pv) & (c > pi));
+          mx = eligible && v[c] > mx ? v[c] : mx;
+        }
+        int64_t idx = 0;
+        for (int64_t c = 0; c < n; ++c)
+          if (v[c] == mx && (mx < pv || c > pi)) {
+            idx = c;
+            break;
+          }
+        out[j] = idx;
+        pv = mx;
+        pi = idx;
+      }
     } else if (kk > 0 && kk <= 32) {
-      // Sorted list of the best kk so far: insertion, O(n kk) with kk small.
+      // Sorted list of the best kk so far: insertion, O(n kk) worst case. Once the list is full, a
+      // later candidate enters only when strictly larger than the last entry (ties rank after it, NaN
+      // below it), which is one comparison for most candidates.
       int64_t top[32];
       int64_t have = 0;
       for (int64_t c = 0; c < n; ++c) {
-        if (have == kk && !ranks_before(v[c], c, v[top[kk - 1]], top[kk - 1])) continue;
+        if (have == kk) {
+          const T last = v[top[kk - 1]];
+          if (last == last && !(v[c] > last)) continue;
+          if (!ranks_before(v[c], c, last, top[kk - 1])) continue;
+        }
         int64_t j = have < kk ? have++ : kk - 1;
         while (j > 0 && ranks_before(v[c], c, v[top[j - 1]], top[j - 1])) {
           top[j] = top[j - 1];
