@@ -56,6 +56,7 @@ def _check_groups(
         raise TypeError(f"{name} must be a Tensor, got {type(values).__name__}")
     if offsets is not None and not isinstance(offsets, Tensor):
         raise TypeError(f"offsets must be a Tensor or None, got {type(offsets).__name__}")
+    values = values.detach()  # selection is not differentiable; rewards from a model may carry grad
     if values.dtype in _WIDEN:
         values = values.float()
     if floating and values.dtype not in _FLOATS:

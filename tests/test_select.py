@@ -544,3 +544,28 @@ def test_all_ops_exist_on_every_layer():
     assert sorted(select.__all__) == sorted(
         ["best_of_n", "rso", "threshold", "top_fraction", "filter_groups", "dedupe"]
     )
+
+
+def _selection_round(logits: torch.Tensor, offsets: torch.Tensor):
+    rewards = torch.tanh(logits) * 2.0  # a reward model in torch
+    flat = rewards.reshape(-1)
+    return (
+        select.best_of_n(rewards, 3),
+        ops.select_rso(rewards, None, 4, 0.5, SEED, 1),
+        ops.select_rso(flat, offsets, 2, 1.5, SEED, 2),
+        select.top_fraction(rewards, 0.1),
+        select.filter_groups((rewards > 1.0).float()),
+        select.dedupe((logits * 3).round().long().reshape(-1), offsets[:-1].repeat_interleave(9)),
+        *select.threshold(rewards, 0.5, max_per_group=2),
+    )
+
+
+@pytest.mark.timeout(240)
+def test_compile_fullgraph_matches_eager():
+    logits = torch.randn(40, 9, generator=gen(5))
+    offsets = torch.arange(0, 361, 9)
+    eager = _selection_round(logits, offsets)
+    torch._dynamo.reset()
+    compiled = torch.compile(_selection_round, fullgraph=True, backend="aot_eager")(logits, offsets)
+    for a, b in zip(eager, compiled):
+        assert torch.equal(a, b)
