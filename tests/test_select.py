@@ -387,9 +387,15 @@ def test_baseline_and_avx2_builds_agree():
     assert json.loads(res.stdout.strip().splitlines()[-1]) == _digests()
 
 
-def test_half_precision_rewards_are_widened():
+def test_half_precision_bool_and_integer_rewards_are_widened():
     r = dense_rewards(20, 9, torch.float32, ties=True)
     assert torch.equal(select.best_of_n(r.half(), 3), select.best_of_n(r, 3))
+    verdict = r > 0
+    assert torch.equal(select.best_of_n(verdict, 2), select.best_of_n(verdict.float(), 2))
+    got, want = select.threshold(verdict, 1), select.threshold(verdict.float(), 1)
+    assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+    big = (r * 2**40).long()
+    assert torch.equal(select.best_of_n(big, 4), select.best_of_n(big.double(), 4))
     assert torch.equal(
         select.rso(r.bfloat16(), 3, 1.0, generator=gen(1)), select.rso(r, 3, 1.0, generator=gen(1))
     )
@@ -422,9 +428,9 @@ BAD = [
     (lambda: select.best_of_n(torch.zeros(3), 1), ValueError, "rewards must be"),
     (lambda: select.best_of_n(torch.zeros(2, 3, 4), 1), ValueError, "rewards must be"),
     (
-        lambda: select.best_of_n(torch.zeros(2, 3, dtype=torch.int64), 1),
+        lambda: select.best_of_n(torch.zeros(2, 3, dtype=torch.complex64), 1),
         ValueError,
-        "rewards must be float32",
+        "rewards must be real",
     ),
     (lambda: select.rso(R2, 1, 0.0), ValueError, "beta must be finite and > 0"),
     (lambda: select.rso(R2, 1, -1.0), ValueError, "beta must be finite and > 0"),
