@@ -435,6 +435,7 @@ BAD = [
     (lambda: select.rso(R2, 1, 0.0), ValueError, "beta must be finite and > 0"),
     (lambda: select.rso(R2, 1, -1.0), ValueError, "beta must be finite and > 0"),
     (lambda: select.rso(R2, 1, math.inf), ValueError, "beta must be finite and > 0"),
+    (lambda: select.rso(torch.zeros(1, 2**17), 2**17, 1.0), ValueError, "2\\*\\*32 Philox blocks"),
     (lambda: select.rso(R2, 1, math.nan), ValueError, "beta must be finite and > 0"),
     (lambda: select.rso(R2, 1, "1"), TypeError, "beta must be a float"),
     (lambda: select.rso(R2, 1, 1.0, generator=1), TypeError, "generator"),
