@@ -373,7 +373,9 @@ def _best_of_n_impl(rewards: Tensor, offsets: Tensor | None, k: int) -> Tensor:
     rewards, offsets = _contig(rewards, offsets)
     out = torch.empty((p, k), dtype=torch.int64, device=rewards.device)
     if p > 0:
-        _native.select_groups_into("best_of_n", rewards, offsets, k=k, out=out)
+        # the CPU kernel sorts indices in scratch when k > 32
+        scratch = _native.select_scratch("best_of_n", rewards) if k > 32 else None
+        _native.select_groups_into("best_of_n", rewards, offsets, k=k, out=out, scratch=scratch)
     return out
 
 
