@@ -339,18 +339,28 @@ def _check_select_dtype(values: Tensor, name: str, allowed: tuple[torch.dtype, .
 
 
 def _check_layout_data(values: Tensor, offsets: Tensor | None, name: str) -> None:
-    """The data checks: offsets start at 0, end at M and never decrease; no NaN values."""
+    """The data checks, read with one host transfer: offsets start at 0, end at M and never decrease; no
+    NaN values (amax propagates NaN: one reduction pass, 15x cheaper than ``isnan(values).any()``)."""
+    parts = []
     if offsets is not None:
+        decreasing = (offsets[1:] < offsets[:-1]).any() if offsets.shape[0] > 1 else offsets.new_zeros(())
+        parts += [offsets[0], offsets[-1], decreasing.to(torch.int64)]
+    check_nan = values.is_floating_point() and values.numel() > 0
+    if check_nan:
+        parts.append(torch.isnan(values.amax()).to(torch.int64))
+    if not parts:
+        return
+    got = torch.stack([t.to(torch.int64) for t in parts]).tolist()
+    if offsets is not None:
+        first, last, decreasing = got[:3]
         m = values.shape[0]
-        first, last = (int(x) for x in offsets[[0, -1]].tolist())
         if first != 0 or last != m:
             raise ValueError(
                 f"offsets must start at 0 and end at {m} (the number of values), got {first} .. {last}"
             )
-        if offsets.shape[0] > 1 and bool((offsets[1:] < offsets[:-1]).any()):
+        if decreasing:
             raise ValueError("offsets must be nondecreasing")
-    # amax propagates NaN: one reduction pass, 15x cheaper than isnan(values).any()
-    if values.is_floating_point() and values.numel() > 0 and bool(torch.isnan(values.amax())):
+    if check_nan and got[-1]:
         raise ValueError(f"{name} contains NaN")
 
 
