@@ -215,9 +215,12 @@ inline uint32_t rso_decide(const float* __restrict rc, const float* __restrict u
   return bits;
 }
 inline uint32_t rso_decide(const double* __restrict rc, const double* __restrict u, double rmax, double beta) {
-  uint32_t bits = 0;
+  uint64_t acc[kRsoWidth];
+#pragma omp simd
   for (int j = 0; j < kRsoWidth; ++j)
-    if (rso_accept(rc[j], rmax, rso_prob(rc[j], rmax, beta), u[j])) bits |= 1u << j;
+    acc[j] = (uint64_t)(rc[j] == rmax) | (uint64_t)(u[j] < rso_prob(rc[j], rmax, beta));
+  uint32_t bits = 0;
+  for (int j = 0; j < kRsoWidth; ++j) bits |= (uint32_t)acc[j] << j;
   return bits;
 }
 
