@@ -38,3 +38,7 @@ __all__ += ["finetune"]
 from . import targets  # noqa: E402
 
 __all__ += ["targets"]
+
+from . import select  # noqa: E402
+
+__all__ += ["select"]

@@ -157,4 +157,53 @@ void slot_sample(const SlotArgs& args) {
   base::slot_sample(args);
 }
 
+// ---- group selection (select.cpp) ----
+
+#define RSFAST_SELECT_DECLS                          \
+  void select_best_of_n(const SelectArgs& args);      \
+  void select_rso(const SelectArgs& args);            \
+  void select_threshold_count(const SelectArgs& args); \
+  void select_threshold_write(const SelectArgs& args); \
+  void select_top_fraction(const SelectArgs& args);   \
+  void select_filter_groups(const SelectArgs& args);  \
+  void select_dedupe(const DedupeArgs& args);
+
+namespace base {
+RSFAST_SELECT_DECLS
+}  // namespace base
+#ifdef RSFAST_CPU_AVX2
+namespace avx2 {
+RSFAST_SELECT_DECLS
+}  // namespace avx2
+#endif
+#undef RSFAST_SELECT_DECLS
+
+#ifdef RSFAST_CPU_AVX2
+#define RSFAST_SELECT_DISPATCH(name, Args)            \
+  void name(const Args& args) {                       \
+    if (has_avx2()) return avx2::name(args);          \
+    base::name(args);                                 \
+  }
+#else
+#define RSFAST_SELECT_DISPATCH(name, Args) \
+  void name(const Args& args) { base::name(args); }
+#endif
+RSFAST_SELECT_DISPATCH(select_best_of_n, SelectArgs)
+RSFAST_SELECT_DISPATCH(select_rso, SelectArgs)
+RSFAST_SELECT_DISPATCH(select_threshold_count, SelectArgs)
+RSFAST_SELECT_DISPATCH(select_threshold_write, SelectArgs)
+RSFAST_SELECT_DISPATCH(select_top_fraction, SelectArgs)
+RSFAST_SELECT_DISPATCH(select_filter_groups, SelectArgs)
+RSFAST_SELECT_DISPATCH(select_dedupe, DedupeArgs)
+#undef RSFAST_SELECT_DISPATCH
+
+// top_fraction: two arrays of order keys; best_of_n (k > 32): an index per
+// value. Per-thread buffers of one group (rso) and per-chunk counts are kept
+// by the drivers themselves.
+int64_t select_scratch_bytes(int op, int64_t m, int) {
+  if (op == kScratchTopFraction) return 64 + 2 * m * 8;  // room for 64-bit keys (float64)
+  if (op == kScratchBestOfN) return 64 + 8 * m;
+  return 1;
+}
+
 }  // namespace rsfast::cpu
