@@ -910,7 +910,7 @@ def best_of_n(rewards: Tensor, k: int, offsets: Tensor | None = None) -> Tensor:
     return out
 
 
-def _f32(v: float) -> Tensor:
+def _f32_scalar(v: float) -> Tensor:
     return torch.tensor(v, dtype=_F32)
 
 
@@ -929,15 +929,15 @@ _EXPF_POLY = (
 def select_expf(x: Tensor) -> Tensor:
     """exp(x) in float32 for x in [-18, 0], bit-identical to the kernels' ``select_expf``."""
     dev = x.device
-    t = x * _f32(1.44269504088896341).to(dev)
-    n = torch.trunc(t - _f32(0.5).to(dev))
-    r = x - n * _f32(0.693359375).to(dev)
-    r = r - n * _f32(-2.12194440e-4).to(dev)
+    t = x * _f32_scalar(1.44269504088896341).to(dev)
+    n = torch.trunc(t - _f32_scalar(0.5).to(dev))
+    r = x - n * _f32_scalar(0.693359375).to(dev)
+    r = r - n * _f32_scalar(-2.12194440e-4).to(dev)
     z = r * r
-    y = _f32(_EXPF_POLY[0]).to(dev).expand_as(r)
+    y = _f32_scalar(_EXPF_POLY[0]).to(dev).expand_as(r)
     for c in _EXPF_POLY[1:]:
-        y = y * r + _f32(c).to(dev)
-    y = y * z + r + _f32(1.0).to(dev)
+        y = y * r + _f32_scalar(c).to(dev)
+    y = y * z + r + _f32_scalar(1.0).to(dev)
     scale = ((n.to(torch.int32) + 127) << 23).view(_F32)
     return y * scale
 
@@ -968,7 +968,7 @@ def select_exp(x: Tensor) -> Tensor:
 def _rso_accept_prob(vals: Tensor, rmax: Tensor, beta: float) -> Tensor:
     """exp((r - r_max) / beta) as the kernels compute it (0 where the accept can never happen)."""
     if vals.dtype == _F32:
-        x = (vals - rmax) / _f32(beta).to(vals.device)
+        x = (vals - rmax) / _f32_scalar(beta).to(vals.device)
         live = x >= -17.0
         return torch.where(live, select_expf(torch.where(live, x, torch.zeros_like(x))), torch.zeros_like(x))
     x = (vals - rmax) / beta
