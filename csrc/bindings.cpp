@@ -7,9 +7,11 @@
 
 #include <array>
 #include <stdexcept>
+#include <vector>
 
 #include "rsfast/drivers.h"
 #include "rsfast/philox.h"
+#include "rsfast/slot_laws.h"
 
 #ifndef RSFAST_VERSION
 #define RSFAST_VERSION "dev"
@@ -81,6 +83,24 @@ py::tuple cuda_device_count() {
   return py::make_tuple(n, why);
 }
 
+void slot_sample(int law, int dtype, int64_t n, int64_t batch, std::vector<uintptr_t> params, uint64_t seed,
+                 uint32_t offset, uintptr_t out, uintptr_t exhausted, int device, uintptr_t stream) {
+  check_dtype(dtype);
+  const int k = slot_law_params(law);
+  if (k == 0) throw std::invalid_argument("rsfast._C.slot_sample: unknown law code");
+  if ((int)params.size() != k) throw std::invalid_argument("rsfast._C.slot_sample: wrong number of parameters");
+  if (batch < 1 || n < 0 || (n > 0 && n % batch != 0))
+    throw std::invalid_argument("rsfast._C.slot_sample: n must be a multiple of batch >= 1");
+  SlotArgs args{law, dtype, n, batch, {nullptr, nullptr, nullptr, nullptr}, seed, offset, mptr(out),
+                static_cast<int64_t*>(mptr(exhausted))};
+  for (int i = 0; i < k; ++i) args.params[i] = cptr(params[i]);
+  py::gil_scoped_release nogil;
+  if (device < 0)
+    cpu::slot_sample(args);
+  else
+    cuda::slot_sample(args, device, mptr(stream));
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, mod) {
@@ -92,4 +112,5 @@ PYBIND11_MODULE(_C, mod) {
   mod.def("build_info", &build_info);
   mod.def("set_num_threads", &cpu::set_max_threads, "Threads of the CPU kernels (rsfast follows torch.get_num_threads()).");
   mod.def("cuda_device_count", &cuda_device_count);
+  mod.def("slot_sample", &slot_sample, "Slot mode: every output element runs its law's rejection loop on its own stream.");
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import ops, proposals  # noqa: E402
+from . import distributions, ops, proposals  # noqa: E402
 from ._native import build_info  # noqa: E402
 from .sampler import (  # noqa: E402
     OverweightWarning,
@@ -18,6 +18,7 @@ __all__ = [
     "__version__",
     "build_info",
     "ops",
+    "distributions",
     "proposals",
     "sample",
     "estimate_log_M",

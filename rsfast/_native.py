@@ -151,3 +151,28 @@ def accept_compact_into(
         seed, offset, ptr(out), ptr(counts), ptr(max_log_ratio), ptr(scratch), device, stream,
     )  # fmt: skip
     return scratch
+
+
+# ---------------------------------------------------------------- slot mode (issue 3)
+
+#: Law codes of the slot kernels (SlotLaw in csrc/include/rsfast/slot.h).
+SLOT_LAW_CODES = {"truncated_normal": 0, "von_mises": 1, "gamma": 2, "beta": 3}
+
+
+def slot_sample_into(
+    law: str,
+    params: list[torch.Tensor],
+    seed: int,
+    offset: int,
+    out: torch.Tensor,
+    exhausted: torch.Tensor,
+) -> None:
+    """Fill ``out`` (contiguous, n = sample_numel * B elements) with slot-mode draws of ``law``;
+    ``params`` are contiguous [B] arrays (element i uses row i % B); ``exhausted`` (int64 [1]) is
+    incremented by the elements whose tries ran out (written NaN). Arguments already validated."""
+    device, stream = device_args(out)
+    batch = params[0].numel()
+    _C.slot_sample(
+        SLOT_LAW_CODES[law], DTYPE_CODES[out.dtype], out.numel(), batch, [ptr(p) for p in params],
+        seed, offset, ptr(out), ptr(exhausted), device, stream,
+    )  # fmt: skip

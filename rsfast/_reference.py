@@ -275,3 +275,237 @@ def sample_per_sample(
             if u * M * math.exp(float(lq[0])) <= math.exp(float(log_target(x)[0])):
                 out.append(x[0])
     return torch.stack(out) if out else torch.empty((0,))
+
+
+# ---------------------------------------------------------------- slot mode (issue 3)
+#
+# Twins of the slot kernels (csrc/include/rsfast/slot.h): try t of element i reads Philox
+# blocks K*t .. K*t + K - 1 of stream i. The float32 helpers below repeat the kernels'
+# branch-free float arithmetic operation by operation (fast_logf, sincos, exp, atan), so that
+# float32 twins agree with the kernels bit for bit; float64 twins use torch's log/sin/cos/atan2
+# where the kernels use the C library (agreement to an ulp, and a decision can flip only where
+# a comparison is that close).
+
+#: Bound on the tries of one element (kSlotMaxTries in slot.h).
+SLOT_MAX_TRIES = 10_000
+
+
+def fast_logf(x: Tensor) -> Tensor:
+    """Twin of fast_logf (fastmath.h): natural log of positive normal float32 values."""
+    bits = x.view(torch.int32).to(torch.int64) & _MASK32
+    e = ((bits >> 23) & 0xFF) - 126
+    m = ((bits & 0x807FFFFF) | 0x3F000000).to(torch.int32).view(torch.float32)
+    small = m < 0.70710678118654752440
+    e = torch.where(small, e - 1, e)
+    m = torch.where(small, m + m - 1.0, m - 1.0)
+    z = m * m
+    y = torch.full_like(m, 7.0376836292e-2)
+    for c in (
+        -1.1514610310e-1,
+        1.1676998740e-1,
+        -1.2420140846e-1,
+        1.4249322787e-1,
+        -1.6668057665e-1,
+        2.0000714765e-1,
+        -2.4999993993e-1,
+        3.3333331174e-1,
+    ):
+        y = y * m + c
+    y = y * m * z
+    fe = e.to(torch.float32)
+    y = y + -2.12194440e-4 * fe
+    y = y + -0.5 * z
+    return m + y + 0.693359375 * fe
+
+
+def sqrtf(x: Tensor) -> Tensor:
+    """Correctly rounded float32 square root (as sqrtf in C): computed in float64 and rounded once
+    (torch's float32 sqrt can be an ulp off)."""
+    return torch.sqrt(x.double()).float()
+
+
+def fast_sincos_turns(t: Tensor) -> tuple[Tensor, Tensor]:
+    """Twin of fast_sincos_turns (fastmath.h): (sin, cos) of 2 pi t for float32 t in [0, 1]."""
+    q = (4.0 * t + 0.5).to(torch.int32)
+    a = (t - 0.25 * q.to(torch.float32)) * 6.28318530717958647692
+    z = a * a
+    sa = ((-1.9515295891e-4 * z + 8.3321608736e-3) * z - 1.6666654611e-1) * z * a + a
+    ca = (
+        ((2.443315711809948e-5 * z - 1.388731625493765e-3) * z + 4.166664568298827e-2) * z * z - 0.5 * z + 1.0
+    )
+    swap = (q & 1) != 0
+    s0 = torch.where(swap, ca, sa)
+    c0 = torch.where(swap, sa, ca)
+    return torch.where((q & 2) != 0, -s0, s0), torch.where(((q + 1) & 2) != 0, -c0, c0)
+
+
+def fast_expf(x: Tensor) -> Tensor:
+    """Twin of fast_expf (slot.h), float32."""
+    x = x.clamp(-103.9, 88.72)
+    n = (x * 1.44269504088896341 + torch.where(x >= 0, 0.5, -0.5).to(torch.float32)).to(torch.int32)
+    nf = n.to(torch.float32)
+    r = x - nf * 0.693359375
+    r = r + nf * 2.12194440e-4
+    z = r * r
+    p = torch.full_like(r, 1.9875691500e-4)
+    for c in (1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1):
+        p = p * r + c
+    e = p * z + r + 1.0
+    n1 = torch.div(n, 2, rounding_mode="trunc")
+    n2 = n - n1
+    return e * ((n1 + 127) << 23).view(torch.float32) * ((n2 + 127) << 23).view(torch.float32)
+
+
+def fast_atan2_pos(y: Tensor, x: Tensor) -> Tensor:
+    """Twin of fast_atan2_pos (slot.h): atan(y / x) for float32 y, x >= 0."""
+    swap = y > x
+    num = torch.where(swap, x, y)
+    den = torch.where(swap, y, x)
+    t = num / den
+    mid = t > 0.41421356237309504880
+    base = torch.where(mid, 0.78539816339744830962, 0.0).to(torch.float32)
+    t = torch.where(mid, (t - 1.0) / (t + 1.0), t)
+    z = t * t
+    p = (
+        ((8.05374449538e-2 * z - 1.38776856032e-1) * z + 1.99777106478e-1) * z - 3.33329491539e-1
+    ) * z * t + t
+    a = base + p
+    return torch.where(swap, 1.57079632679489661923 - a, a)
+
+
+class SlotWords:
+    """Twin of SlotWords<K> (slot.h): the words [m, 4K] of one try of m elements, and the value maps."""
+
+    def __init__(self, seed: int, elems: Tensor, offset: int, t: int, blocks: int, dtype: torch.dtype):
+        self.dtype = dtype
+        key = (seed & _MASK32, (seed >> 32) & _MASK32)
+        cols = []
+        for b in range(blocks):
+            ctr = torch.stack(
+                [
+                    torch.full_like(elems, blocks * t + b),
+                    elems & _MASK32,
+                    (elems >> 32) & _MASK32,
+                    torch.full_like(elems, offset),
+                ],
+                -1,
+            )
+            cols.append(philox4x32_10(ctr, key))
+        self.w = torch.cat(cols, -1)
+
+    def word(self, i: int) -> Tensor:
+        return self.w[:, i]
+
+    def uniform(self, i: int) -> Tensor:
+        if self.dtype == torch.float32:
+            return u01_f23(self.w[:, i])
+        return u01_f52(self.w[:, i], self.w[:, i + 1])
+
+    def exponential(self, i: int) -> Tensor:
+        if self.dtype == torch.float32:
+            return -fast_logf(u01_log_arg(self.w[:, i]))
+        return -torch.log(u01_f52(self.w[:, i], self.w[:, i + 1]))
+
+    def normal_pair(self, i: int) -> tuple[Tensor, Tensor]:
+        if self.dtype == torch.float32:
+            rad = sqrtf(-2.0 * fast_logf(u01_log_arg(self.w[:, i])))
+            s, c = fast_sincos_turns(u01_f23(self.w[:, i + 1]))
+            return rad * c, rad * s
+        u = u01_f52(self.w[:, i], self.w[:, i + 1])
+        a = 2 * math.pi * u01_f52(self.w[:, i + 2], self.w[:, i + 3])
+        rad = torch.sqrt(-2.0 * torch.log(u))
+        return rad * torch.cos(a), rad * torch.sin(a)
+
+
+def _tn_prepare(params: list[Tensor]) -> dict[str, Tensor]:
+    """Twin of TruncatedNormalLaw::prepare (laws_truncnorm.h), elementwise over [m] parameter rows."""
+    loc, scale, low, high = params
+    a = (low - loc) / scale
+    b = (high - loc) / scale
+    flip = b <= 0
+    a, b = torch.where(flip, -b, a), torch.where(flip, -a, b)
+    sign = torch.where(flip, -1.0, 1.0).to(loc.dtype)
+    a_pos = a.clamp_min(0)
+    sq = a_pos * a_pos + 4.0
+    root = torch.where(
+        a_pos > 1e6, a_pos + 2.0 / a_pos, sqrtf(sq) if sq.dtype == torch.float32 else sq.sqrt()
+    )
+    lam = (a_pos + root) / 2.0
+    bound = 2.0 / (a_pos + root) * torch.exp(-a_pos / (a_pos + root) + 0.5)
+    central = a < 0
+    mode = torch.where(
+        central,
+        torch.where(b - a > 2.5066282746310002, 0, 1),
+        torch.where(b - a < bound, 1, 2),
+    )
+    s = torch.where(central, torch.zeros_like(a), a)
+    lam = torch.where(central, torch.ones_like(lam), lam)
+    return dict(loc=loc, scale=scale, low=low, high=high, a=a, b=b, s=s, lam=lam, sign=sign, mode=mode)
+
+
+def _tn_try(q: dict[str, Tensor], w: SlotWords) -> tuple[Tensor, Tensor]:
+    """Twin of TruncatedNormalLaw::try_once: (value, accepted) of one try of each element."""
+    a, b, s, lam, mode = q["a"], q["b"], q["s"], q["lam"], q["mode"]
+
+    def uni(u: Tensor, e: Tensor) -> tuple[Tensor, Tensor]:
+        z = a + (b - a) * u
+        return z, e > (z - s) * (z + s) * 0.5
+
+    def exp(e0: Tensor, e: Tensor) -> tuple[Tensor, Tensor]:
+        z = a + e0 / lam
+        d = z - lam
+        return z, (z <= b) & (e > d * d * 0.5)
+
+    z0, z1 = w.normal_pair(0)
+    n0 = (z0 >= a) & (z0 <= b)
+    n1 = (z1 >= a) & (z1 <= b)
+    if w.dtype == torch.float32:
+        ua, oua = uni(w.uniform(0), w.exponential(1))
+        ub, oub = uni(w.uniform(2), w.exponential(3))
+        xa, oxa = exp(w.exponential(0), w.exponential(1))
+        xb, oxb = exp(w.exponential(2), w.exponential(3))
+    else:
+        ua, oua = uni(w.uniform(0), w.exponential(2))
+        xa, oxa = exp(w.exponential(0), w.exponential(2))
+        ub = xb = torch.zeros_like(ua)
+        oub = oxb = torch.zeros_like(oua)
+    za = torch.where(mode == 0, z0, torch.where(mode == 1, ua, xa))
+    zb = torch.where(mode == 0, z1, torch.where(mode == 1, ub, xb))
+    oka = torch.where(mode == 0, n0, torch.where(mode == 1, oua, oxa))
+    okb = torch.where(mode == 0, n1, torch.where(mode == 1, oub, oxb))
+    z = torch.where(oka, za, zb)
+    v = q["loc"] + q["scale"] * (q["sign"] * z)
+    v = torch.minimum(torch.maximum(v, q["low"]), q["high"])
+    return v, oka | okb
+
+
+#: law -> (Philox blocks per try for (float32, float64), prepare twin, try twin).
+SLOT_TWINS: dict[str, tuple[tuple[int, int], Callable, Callable]] = {
+    "truncated_normal": ((1, 1), _tn_prepare, _tn_try),
+}
+
+
+def slot_sample(
+    law: str, params: list[Tensor], sample_shape: list[int] | tuple[int, ...], seed: int, offset: int
+) -> tuple[Tensor, Tensor]:
+    """Twin of :func:`rsfast.ops.slot_sample` (same streams): rounds t = 0, 1, ... of try t over the
+    elements still pending. Returns (samples [*sample_shape, *batch_shape], exhausted int64 [1])."""
+    blocks2, prepare, try_once = SLOT_TWINS[law]
+    batch = torch.broadcast_shapes(*(p.shape for p in params))
+    flat = [p.expand(batch).reshape(-1) for p in params]
+    dtype, device = flat[0].dtype, flat[0].device
+    blocks = blocks2[dtype == torch.float64]
+    bsize = max(1, math.prod(batch))
+    n = math.prod(sample_shape) * math.prod(batch)
+    out = torch.full((n,), math.nan, dtype=dtype, device=device)
+    pending = torch.arange(n, device=device, dtype=torch.int64)
+    for t in range(SLOT_MAX_TRIES):
+        if pending.numel() == 0:
+            break
+        rows = pending % bsize
+        q = prepare([p[rows] for p in flat])
+        x, ok = try_once(q, SlotWords(seed, pending, offset, t, blocks, dtype))
+        out[pending[ok]] = x[ok]
+        pending = pending[~ok]
+    exhausted = torch.tensor([pending.numel()], dtype=torch.int64, device=device)
+    return out.reshape(*sample_shape, *batch), exhausted

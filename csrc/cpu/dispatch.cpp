@@ -77,4 +77,21 @@ bool openmp() {
 #endif
 }
 
+// ---- slot mode (issue 3) ----
+namespace base {
+void slot_sample(const SlotArgs& args);
+}  // namespace base
+#ifdef RSFAST_CPU_AVX2
+namespace avx2 {
+void slot_sample(const SlotArgs& args);
+}  // namespace avx2
+#endif
+
+void slot_sample(const SlotArgs& args) {
+#ifdef RSFAST_CPU_AVX2
+  if (has_avx2()) return avx2::slot_sample(args);
+#endif
+  base::slot_sample(args);
+}
+
 }  // namespace rsfast::cpu

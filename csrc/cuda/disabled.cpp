@@ -16,5 +16,6 @@ int device_count(std::string& why) {
 void propose(const ProposeArgs&, int, void*) { missing(); }
 void accept_compact(const AcceptArgs&, int, void*) { missing(); }
 int64_t accept_compact_scratch_bytes(int64_t) { missing(); }
+void slot_sample(const SlotArgs&, int, void*) { missing(); }
 
 }  // namespace rsfast::cuda

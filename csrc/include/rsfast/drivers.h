@@ -60,4 +60,25 @@ void accept_compact(const AcceptArgs& args, int device, void* stream);
 int64_t accept_compact_scratch_bytes(int64_t m);
 }  // namespace cuda
 
+// ---- slot mode (issue 3): see slot.h ----
+struct SlotArgs {
+  int law;                 // SlotLaw
+  int dtype;               // DType of parameters and output
+  int64_t n;               // output elements (sample_numel * batch)
+  int64_t batch;           // B: rows of every parameter array; element i uses row i % B
+  const void* params[4];   // kParams contiguous arrays of B values (kSlotMaxParams = 4)
+  uint64_t seed;
+  uint32_t offset;
+  void* out;               // [n] out
+  int64_t* exhausted;      // [1], += elements whose tries ran out (written NaN)
+};
+
+namespace cpu {
+void slot_sample(const SlotArgs& args);
+}  // namespace cpu
+
+namespace cuda {
+void slot_sample(const SlotArgs& args, int device, void* stream);
+}  // namespace cuda
+
 }  // namespace rsfast

@@ -1,0 +1,136 @@
+// TruncatedNormal(loc, scale, low, high): the normal law restricted to
+// [low, high] (either end may be infinite), by rejection with a proposal picked
+// per interval (Robert 1995, "Simulation of truncated normal variables").
+//
+// In standard units a = (low - loc)/scale, b = (high - loc)/scale; an interval
+// left of 0 (b <= 0) is mirrored to [-b, -a]. Then:
+//   kNormal  a < 0 < b, b - a > sqrt(2 pi): z ~ N(0, 1) until a <= z <= b
+//            (acceptance >= Phi(2.5) - 1/2 = 0.49).
+//   kUniform a < 0 < b narrow, or 0 <= a with b - a below Robert's bound:
+//            z ~ U(a, b), accept when E > (z - s)(z + s)/2, with s = 0 (or a)
+//            the point of largest density and E ~ Exp(1) (acceptance >= 0.49).
+//   kExp     0 <= a, wider interval: Robert's translated exponential,
+//            lam = (a + sqrt(a^2 + 4))/2, z = a + E1/lam, reject z > b, accept
+//            when E2 > (z - lam)^2/2 (acceptance >= 0.45, -> 1 in far tails).
+// The sample loc + scale * z is clamped to [low, high] (rounding of the affine
+// map could step outside by an ulp).
+//
+// Words of one try (one Philox block): kNormal: a Box-Muller pair, two
+// candidates z0 then z1 (float and double); kUniform: (uniform, exponential)
+// per candidate, float: two candidates (w0, w1), (w2, w3), double: one;
+// kExp: (exponential, exponential) per candidate, float two, double one.
+// The first acceptable candidate of a try is taken. float32 exponentials reach
+// 22.2, so the kExp proposal is cut at a + 22.2/lam (tail mass < e^-22 of the
+// proposal), and float32 normals reach 6.7 sigma.
+#pragma once
+#include <cmath>
+
+#include "rsfast/slot.h"
+
+namespace rsfast {
+
+template <typename T>
+struct TruncatedNormalLaw {
+  static constexpr int kParams = 4;  // loc, scale, low, high
+  static constexpr int kBlocks = 1;
+  enum Mode : int { kNormal = 0, kUniform = 1, kExp = 2 };
+  struct Prep {
+    T loc, scale, low, high;
+    T a, b;      // standard-unit interval after mirroring
+    T s;         // kUniform: point of largest density (0 or a)
+    T lam;       // kExp: rate of the exponential proposal
+    T sign;      // +1, or -1 when mirrored
+    int mode;
+  };
+
+  RSFAST_HD static Prep prepare(const T* p) {
+    Prep q;
+    q.loc = p[0];
+    q.scale = p[1];
+    q.low = p[2];
+    q.high = p[3];
+    T a = (q.low - q.loc) / q.scale, b = (q.high - q.loc) / q.scale;
+    q.sign = T(1);
+    if (b <= T(0)) {  // mirror a left interval (or a left tail) to the right
+      const T t = a;
+      a = -b;
+      b = -t;
+      q.sign = T(-1);
+    }
+    q.a = a;
+    q.b = b;
+    q.s = T(0);
+    q.lam = T(1);
+    if (a < T(0)) {
+      // Contains 0 in its interior (b > 0 here).
+      q.mode = (b - a > T(2.5066282746310002)) ? kNormal : kUniform;
+    } else {
+      // sqrt(a^2 + 4) without overflowing a^2 in far tails.
+      const T root = a > T(1e6) ? a + T(2) / a : std::sqrt(a * a + T(4));
+      q.lam = (a + root) / T(2);
+      // Robert (1995), Prop. 2.3: the uniform proposal beats the exponential
+      // one when the interval is shorter than this bound; a^2 - a*root is
+      // written as -4a/(a + root) (no cancellation).
+      const T bound = T(2) / (a + root) * std::exp(-a / (a + root) + T(0.5));
+      q.mode = (b - a < bound) ? kUniform : kExp;
+      q.s = a;
+    }
+    return q;
+  }
+
+  // Candidate (z, accepted) of mode kUniform from (uniform u, exponential e)
+  // and of mode kExp from (exponential e0, exponential e).
+  RSFAST_HD static bool uniform_candidate(const Prep& q, T u, T e, T& z) {
+    z = q.a + (q.b - q.a) * u;
+    return e > (z - q.s) * (z + q.s) * T(0.5);
+  }
+  RSFAST_HD static bool exp_candidate(const Prep& q, T e0, T e, T& z) {
+    z = q.a + e0 / q.lam;
+    const T d = z - q.lam;
+    return z <= q.b && e > d * d * T(0.5);
+  }
+
+  RSFAST_HD static bool try_once(const Prep& q, const SlotWords<kBlocks>& w, T& x) {
+    T z;
+    bool ok;
+    if constexpr (sizeof(T) == 4) {
+      // float: every mode computed and the row's mode selected, branch-free,
+      // so that the CPU driver runs this in SIMD lanes.
+      T z0, z1;
+      w.normal_pair(0, z0, z1);
+      const bool n0 = z0 >= q.a && z0 <= q.b, n1 = z1 >= q.a && z1 <= q.b;
+      const T e0 = w.template exponential<T>(0), e1 = w.template exponential<T>(1);
+      const T e2 = w.template exponential<T>(2), e3 = w.template exponential<T>(3);
+      T ua, ub, xa, xb;
+      const bool oua = uniform_candidate(q, w.template uniform<T>(0), e1, ua);
+      const bool oub = uniform_candidate(q, w.template uniform<T>(2), e3, ub);
+      const bool oxa = exp_candidate(q, e0, e1, xa);
+      const bool oxb = exp_candidate(q, e2, e3, xb);
+      // Mode selection by bit masks (slot_pick): GCC vectorises these.
+      const uint32_t mn = slot_mask(q.mode == kNormal), mu = slot_mask(q.mode == kUniform), me = ~(mn | mu);
+      const uint32_t oka = (mn & slot_mask(n0)) | (mu & slot_mask(oua)) | (me & slot_mask(oxa));
+      const uint32_t okb = (mn & slot_mask(n1)) | (mu & slot_mask(oub)) | (me & slot_mask(oxb));
+      const T za = slot_pick(mn, z0, slot_pick(mu, ua, xa)), zb = slot_pick(mn, z1, slot_pick(mu, ub, xb));
+      z = slot_pick(oka, za, zb);
+      ok = (oka | okb) != 0;
+    } else {
+      if (q.mode == kNormal) {
+        T z0, z1;
+        w.normal_pair(0, z0, z1);
+        const bool n0 = z0 >= q.a && z0 <= q.b, n1 = z1 >= q.a && z1 <= q.b;
+        z = n0 ? z0 : z1;
+        ok = n0 || n1;
+      } else if (q.mode == kUniform) {
+        ok = uniform_candidate(q, w.template uniform<T>(0), w.template exponential<T>(2), z);
+      } else {
+        ok = exp_candidate(q, w.template exponential<T>(0), w.template exponential<T>(2), z);
+      }
+    }
+    T v = q.loc + q.scale * (q.sign * z);
+    v = v < q.low ? q.low : v;
+    x = v > q.high ? q.high : v;
+    return ok;
+  }
+};
+
+}  // namespace rsfast

@@ -1,0 +1,30 @@
+// The laws of slot mode, and the one switch from a law code to its type that
+// both drivers (csrc/cpu/slot.cpp, csrc/cuda/slot.cu) use. Adding a law: see
+// "How to add a law" in slot.h.
+#pragma once
+#include "rsfast/laws_truncnorm.h"
+#include "rsfast/slot.h"
+
+namespace rsfast {
+
+// Calls f(Law{}) with the law type of `law` for element type T; false when the
+// code is unknown. Host code only (the drivers instantiate their kernels in f).
+template <typename T, typename F>
+inline bool slot_dispatch(int law, F&& f) {
+  switch (law) {
+    case kSlotTruncatedNormal:
+      f(TruncatedNormalLaw<T>{});
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Number of parameters of a law (0 when unknown), for argument checks.
+inline int slot_law_params(int law) {
+  int k = 0;
+  slot_dispatch<float>(law, [&](auto l) { k = decltype(l)::kParams; });
+  return k;
+}
+
+}  // namespace rsfast
