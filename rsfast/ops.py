@@ -463,3 +463,24 @@ def slot_sample(
     if _direct(list(params)):
         return _slot_sample_impl(law, list(params), shape, seed, offset)
     return slot_sample_op(law, list(params), shape, seed, offset)
+
+
+def _check_poisson(params: list[Tensor]) -> None:
+    (rate,) = params
+    _require(~torch.isnan(rate), "rate must not be NaN")
+    _require(torch.isfinite(rate), "rate must be finite")
+    _require(rate >= 0, "rate must be >= 0")
+
+
+def _check_binomial(params: list[Tensor]) -> None:
+    total_count, probs = params
+    _require(~torch.isnan(total_count), "total_count must not be NaN")
+    _require(torch.isfinite(total_count), "total_count must be finite")
+    _require(total_count >= 0, "total_count must be >= 0")
+    _require(total_count == torch.floor(total_count), "total_count must be an integer")
+    _require(~torch.isnan(probs), "probs must not be NaN")
+    _require((probs >= 0) & (probs <= 1), "probs must be in [0, 1]")
+
+
+register_slot_law("poisson", ("rate",), _check_poisson)
+register_slot_law("binomial", ("total_count", "probs"), _check_binomial)

@@ -7,17 +7,15 @@ control: slightly wrong laws fail the same chi-square."""
 
 from __future__ import annotations
 
-import json
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import scipy.stats as st
 import torch
-from _helpers import ALPHA, DTYPES, SEED, TESTS_DIR, _child_env, gen
+from _helpers import ALPHA, DTYPES, SEED, digest, gen
 
+import rsfast
 from rsfast import _reference, ops
 from rsfast.distributions import Binomial, Poisson
 
@@ -26,7 +24,17 @@ pytestmark = pytest.mark.timeout(120)
 N = 200_000  # samples per goodness-of-fit case
 
 RATES = [0.0, 1e-3, 0.5, 3.0, 9.9, 10.0, 50.0, 1e4, 1e7]
-BINOMIALS = [(1, 0.3), (10, 0.5), (20, 0.02), (100, 0.3), (1000, 0.97), (10**6, 0.4), (0, 0.5), (5, 0.0), (5, 1.0)]
+BINOMIALS = [
+    (1, 0.3),
+    (10, 0.5),
+    (20, 0.02),
+    (100, 0.3),
+    (1000, 0.97),
+    (10**6, 0.4),
+    (0, 0.5),
+    (5, 0.0),
+    (5, 1.0),
+]
 
 
 # ---------------------------------------------------------------- chi-square on counts
@@ -103,7 +111,9 @@ def test_negative_control_wrong_laws_fail():
     assert chisq_counts(Poisson(torch.tensor(50.25)).sample((N,), generator=g), st.poisson(50.0)) < ALPHA
     same_mean = Binomial(torch.tensor(1000.0), torch.tensor(0.05)).sample((N,), generator=g)
     assert chisq_counts(same_mean, st.poisson(50.0)) < ALPHA
-    assert chisq_counts(Binomial(100, torch.tensor(0.305)).sample((N,), generator=g), st.binom(100, 0.3)) < ALPHA
+    assert (
+        chisq_counts(Binomial(100, torch.tensor(0.305)).sample((N,), generator=g), st.binom(100, 0.3)) < ALPHA
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
@@ -174,26 +184,36 @@ def test_seed_determinism():
 
 
 def test_thread_count_independence():
-    """Digests of large draws (several chunks, batched rows) with OMP_NUM_THREADS=1 and 2 in fresh
-    interpreters: identical bits."""
-    procs = {
-        t: subprocess.Popen(
-            [sys.executable, str(TESTS_DIR / "_slot_probe_discrete.py")],
-            env=_child_env(t), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        for t in (1, 2)
-    }
-    res = {}
-    for t, proc in procs.items():
-        out, err = proc.communicate(timeout=100)
-        assert proc.returncode == 0, err[-3000:]
-        res[t] = json.loads(out.strip().splitlines()[-1])
-    assert res[1].pop("openmp_threads") == 1 and res[2].pop("openmp_threads") == 2
+    """Large batched draws (several chunks, every sampler mode in one batch) with 1 and 2 kernel
+    threads (rsfast follows torch.set_num_threads): identical bits."""
+    before = torch.get_num_threads()
+    try:
+        res = {}
+        for t in (1, 2):
+            torch.set_num_threads(t)
+            assert rsfast.build_info()["openmp_threads"] == t
+            res[t] = _digests()
+    finally:
+        torch.set_num_threads(before)
     assert res[1] == res[2]
-    # The digests also do not change with the number of threads in this process.
-    from _slot_probe_discrete import digests
 
-    assert digests() == res[1]
+
+def _digests() -> dict[str, str]:
+    cases = {
+        "poisson": [[0.0, 0.4, 7.0, 10.0, 333.0, 1e6]],
+        "binomial": [[0.0, 9.0, 100.0, 1000.0, 30.0, 5e5], [0.3, 0.6, 0.3, 0.99, 1.0, 0.5]],
+    }
+    m = 50_001  # samples per row: several chunks, not a multiple of the chunk or SIMD width
+    res = {}
+    for law, params in cases.items():
+        for dtype in DTYPES:
+            ps = [torch.tensor(p, dtype=dtype) for p in params]
+            out, exhausted = ops.slot_sample(law, ps, [m], SEED, 4)
+            assert int(exhausted) == 0
+            res[f"{law}/{dtype}/batched"] = digest(out)
+            out, _ = ops.slot_sample(law, [p[2:3] for p in ps], [6 * m], SEED, 5)
+            res[f"{law}/{dtype}/single"] = digest(out)
+    return res
 
 
 def test_float32_and_float64_agree_below_resolution():
@@ -222,7 +242,9 @@ def test_poisson_moments_and_log_prob_match_torch(dtype):
     v = torch.tensor([[0.0], [1.0], [4.0], [77.0]], dtype=dtype)
     torch.testing.assert_close(ours.log_prob(v), ref.log_prob(v))
     x = ours.sample((100_000,), generator=gen(12))
-    torch.testing.assert_close(x.double().mean(0), rate.double(), rtol=0, atol=5 * float(rate.max().sqrt()) / 316)
+    torch.testing.assert_close(
+        x.double().mean(0), rate.double(), rtol=0, atol=5 * float(rate.max().sqrt()) / 316
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
@@ -236,8 +258,12 @@ def test_binomial_moments_and_log_prob_match_torch(dtype):
     torch.testing.assert_close(ours.mode, ref.mode)
     v = torch.tensor([0.0, 1.0, 0.0, 140.0, 50.0], dtype=dtype)
     torch.testing.assert_close(ours.log_prob(v), ref.log_prob(v))
-    v2 = torch.tensor([0.0, 0.0, 3.0, 10.0, 49.0], dtype=dtype)  # impossible values included
-    torch.testing.assert_close(ours.log_prob(v2), ref.log_prob(v2))
+    # Impossible values: -inf exactly where torch (which clamps p away from 0 and 1) is finite.
+    v2 = torch.tensor([0.0, 0.0, 3.0, 10.0, 49.0], dtype=dtype)
+    lp = ours.log_prob(v2)
+    assert lp[2] == -math.inf and lp[4] == -math.inf
+    torch.testing.assert_close(lp[:2], ref.log_prob(v2)[:2])
+    torch.testing.assert_close(lp[3], ref.log_prob(v2)[3])
     assert ours.support.check(torch.tensor([0.0, 1.0, 0.0, 300.0, 50.0], dtype=dtype)).all()
     x = ours.sample((50_000,), generator=gen(13))
     assert bool(((x >= 0) & (x <= n)).all())
@@ -300,4 +326,3 @@ def test_binomial_invalid_logits_and_counts():
 def test_opcheck(law):
     params = _twin_params(law, torch.float32)
     torch.library.opcheck(ops.slot_sample_op, (law, params, [5], SEED, 1))
-
