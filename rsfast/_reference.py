@@ -558,23 +558,21 @@ def _discrete_uniforms(w: SlotWords) -> tuple[Tensor, list[tuple[Tensor, Tensor]
     return u0, [(u0, u1)]
 
 
-def _inversion(
-    u: Tensor, p0: Tensor, next_factor: Callable[[int], Tensor], last: Tensor
-) -> tuple[Tensor, Tensor]:
-    """Sequential-search inversion, vectorised: the first cell j with u <= f_j (cells subtracted from
-    u), f_{j+1} = f_j * next_factor(j), cells j <= last; (k, found)."""
+def _inversion(u: Tensor, p0: Tensor, factor: Callable[[int], Tensor]) -> tuple[Tensor, Tensor]:
+    """Twin of inversion_table + inversion_search, vectorised: the first j < kInversionMaxCells with
+    u <= F_j, where F_j = F_{j-1} + p_j, p_j = p_{j-1} * factor(j - 1), F_0 = p_0; (k, found)."""
     k = torch.zeros_like(u)
     found = torch.zeros_like(u, dtype=torch.bool)
-    f = p0
-    for j in range(_INVERSION_MAX_CELLS + 1):
-        live = ~found & (last >= j)
-        hit = live & (u <= f)
+    p, f = p0, p0
+    for j in range(_INVERSION_MAX_CELLS):
+        if j:
+            p = p * factor(j - 1)
+            f = f + p
+        hit = ~found & (u <= f)
         k = torch.where(hit, float(j), k)
         found = found | hit
-        if not bool((~found & (last > j)).any()):
+        if bool(found.all()):
             break
-        u = torch.where(found, u, u - f)
-        f = f * next_factor(j)
     return k, found
 
 
@@ -616,10 +614,7 @@ def _pois_try(q: dict[str, Tensor], w: SlotWords) -> tuple[Tensor, Tensor]:
     if bool(inv.any()):
         idx = inv.nonzero().squeeze(1)
         lam_i = lam[idx]
-        ki, fi = _inversion(
-            u_inv[idx], q["p0"][idx], lambda j: lam_i / float(j + 1),
-            torch.full_like(lam_i, float(_INVERSION_MAX_CELLS - 1)),
-        )  # fmt: skip
+        ki, fi = _inversion(u_inv[idx], q["p0"][idx], lambda j: lam_i / float(j + 1))  # fmt: skip
         k[idx], ok[idx] = ki, fi
     rej = mode == 2
     if bool(rej.any()):
@@ -658,7 +653,6 @@ def _binom_prepare(params: list[Tensor]) -> dict[str, Tensor]:
         mode=mode,
         value=torch.where(flip, n, torch.zeros_like(n)),
         p0=torch.exp(n * torch.log1p(-p)),
-        kmax=torch.clamp(n, max=float(_INVERSION_MAX_CELLS)),
         b=b,
         a=-0.0873 + 0.0248 * b + 0.01 * p,
         c=n * p + 0.5,
@@ -700,9 +694,7 @@ def _binom_try(q: dict[str, Tensor], w: SlotWords) -> tuple[Tensor, Tensor]:
     if bool(inv.any()):
         idx = inv.nonzero().squeeze(1)
         n_i, r_i = n[idx], q["r"][idx]
-        ki, fi = _inversion(
-            u_inv[idx], q["p0"][idx], lambda j: (n_i - float(j)) / float(j + 1) * r_i, q["kmax"][idx]
-        )
+        ki, fi = _inversion(u_inv[idx], q["p0"][idx], lambda j: (n_i - float(j)) / float(j + 1) * r_i)
         k[idx], ok[idx] = ki, fi
     rej = mode == 2
     if bool(rej.any()):

@@ -38,9 +38,13 @@ namespace rsfast {
 constexpr double kPoissonInversionMax = 10.0;
 constexpr double kBinomialInversionMax = 10.0;
 // Sequential search gives up after this many cells (the mean is < 10: the mass
-// beyond is < 1e-60) and the try fails: only a uniform within rounding of 1 gets
-// there, since the cells are subtracted from u in double.
+// beyond is < 1e-60) and the try fails: only a uniform within rounding of 1 of
+// the last cumulative sum gets there.
 constexpr int kInversionMaxCells = 120;
+// Cumulative probabilities of the first cells, kept per row: most draws are
+// decided by a branch-free count over them (a sequential search mispredicts its
+// exit branch once per draw).
+constexpr int kInversionTable = 8;
 
 // fc(k) for k = 0..15 (computed to 40 digits); a Stirling series above.
 RSFAST_HD double stirling_correction(double k) {
@@ -70,11 +74,61 @@ RSFAST_HD double poisson_log_pmf(double k, double lam) {
 // A uniform in (0, 1) from one word, as a double: (w + 1/2) 2^-32.
 RSFAST_HD double u01_u32(uint32_t w) { return ((double)w + 0.5) * 2.3283064365386962890625e-10; }
 
+// ---------------------------------------------------------------- inversion
+
+// Inversion by sequential search on the cumulative sums F_j = F_{j-1} + p_j,
+// p_j = p_{j-1} * factor(j - 1), F_0 = p_0: the draw is the first j with u <= F_j.
+struct InversionTable {
+  double F[kInversionTable];  // F_0 .. F_7
+  double p_last;              // p_7
+};
+
+template <class Factor>
+RSFAST_HD InversionTable inversion_table(double p0, const Factor& factor) {
+  InversionTable t;
+  double p = p0, F = p0;
+  t.F[0] = F;
+  for (int j = 1; j < kInversionTable; ++j) {
+    p *= factor(j - 1);
+    F += p;
+    t.F[j] = F;
+  }
+  t.p_last = p;
+  return t;
+}
+
+// The first j with u <= F_j, or false past kInversionMaxCells.
+template <class Factor>
+RSFAST_HD bool inversion_search(const InversionTable& t, double u, const Factor& factor, double& k) {
+  int c = 0;
+  for (int j = 0; j < kInversionTable; ++j) c += u > t.F[j] ? 1 : 0;  // F is non-decreasing
+  if (c < kInversionTable) {
+    k = (double)c;
+    return true;
+  }
+  double p = t.p_last, F = t.F[kInversionTable - 1];
+  for (int j = kInversionTable; j < kInversionMaxCells; ++j) {
+    p *= factor(j - 1);
+    F += p;
+    if (u <= F) {
+      k = (double)j;
+      return true;
+    }
+  }
+  return false;
+}
+
 // ---------------------------------------------------------------- Poisson
+
+// p_{j+1} / p_j of Poisson(lam).
+struct PoissonFactor {
+  double lam;
+  RSFAST_HD double operator()(int j) const { return lam / (double)(j + 1); }
+};
 
 struct PoissonPrep {
   double lam;
-  double p0;        // inversion: e^-lam
+  InversionTable inv;  // inversion: cells of e^-lam lam^j / j!
   double a, b;      // PTRS hat
   double inv_alpha;
   double vr;        // PTRS squeeze bound on v
@@ -85,7 +139,7 @@ RSFAST_HD PoissonPrep poisson_prepare(double lam) {
   PoissonPrep q{};
   q.lam = lam;
   q.mode = lam > 0.0 ? (lam < kPoissonInversionMax ? 1 : 2) : 0;
-  if (q.mode == 1) q.p0 = exp(-lam);
+  if (q.mode == 1) q.inv = inversion_table(exp(-lam), PoissonFactor{lam});
   if (q.mode == 2) {
     // Hörmann (1993), PTRS step 0.
     q.b = 0.931 + 2.53 * sqrt(lam);
@@ -96,19 +150,8 @@ RSFAST_HD PoissonPrep poisson_prepare(double lam) {
   return q;
 }
 
-// One inversion: the cell of u, cells subtracted from u (so rounding never
-// piles up in a cumulative sum); false past kInversionMaxCells.
 RSFAST_HD bool poisson_inversion(const PoissonPrep& q, double u, double& k) {
-  double p = q.p0;
-  for (int j = 0; j < kInversionMaxCells; ++j) {
-    if (u <= p) {
-      k = (double)j;
-      return true;
-    }
-    u -= p;
-    p *= q.lam / (double)(j + 1);
-  }
-  return false;
+  return inversion_search(q.inv, u, PoissonFactor{q.lam}, k);
 }
 
 // One PTRS candidate from uniforms (u, v): steps 1-3.3 of Hörmann (1993).
@@ -153,12 +196,18 @@ struct PoissonLaw {
 
 // ---------------------------------------------------------------- Binomial
 
+// p_{j+1} / p_j of Binomial(n, p), r = p / (1 - p); 0 at j = n, so the cells
+// past n add nothing.
+struct BinomialFactor {
+  double n, r;
+  RSFAST_HD double operator()(int j) const { return (n - (double)j) / (double)(j + 1) * r; }
+};
+
 struct BinomialPrep {
   double n;
   double p;          // min(p, 1 - p)
   double r;          // p / (1 - p)
-  double p0;         // inversion: (1 - p)^n
-  double kmax;       // inversion: last cell searched, min(n, kInversionMaxCells)
+  InversionTable inv;  // inversion: cells of the pmf (0 past n)
   double a, b, c;    // BTRS hat
   double vr;         // BTRS squeeze bound on v
   double alpha;      // BTRS hat scale
@@ -184,8 +233,8 @@ RSFAST_HD BinomialPrep binomial_prepare(double n, double prob) {
   q.r = p / qq;
   if (n * p < kBinomialInversionMax) {
     q.mode = 1;
-    q.p0 = exp(n * log1p(-p));  // (1 - p)^n without the rounding of 1 - p
-    q.kmax = n < (double)kInversionMaxCells ? n : (double)kInversionMaxCells;
+    // (1 - p)^n without the rounding of 1 - p
+    q.inv = inversion_table(exp(n * log1p(-p)), BinomialFactor{n, q.r});
     return q;
   }
   // Hörmann (1993), BTRS step 0.
@@ -202,19 +251,8 @@ RSFAST_HD BinomialPrep binomial_prepare(double n, double prob) {
   return q;
 }
 
-// One inversion for p <= 1/2 (cells subtracted from u, see poisson_inversion).
 RSFAST_HD bool binomial_inversion(const BinomialPrep& q, double u, double& k) {
-  double f = q.p0;
-  for (int j = 0; j < kInversionMaxCells + 1; ++j) {
-    if (u <= f) {
-      k = (double)j;
-      return true;
-    }
-    if ((double)j >= q.kmax) break;  // past n: u was within rounding of 1
-    u -= f;
-    f *= (q.n - (double)j) / (double)(j + 1) * q.r;
-  }
-  return false;
+  return inversion_search(q.inv, u, BinomialFactor{q.n, q.r}, k);
 }
 
 // One BTRS candidate from uniforms (u, v) for p <= 1/2: steps 1-3.3 of Hörmann
