@@ -479,9 +479,156 @@ def _tn_try(q: dict[str, Tensor], w: SlotWords) -> tuple[Tensor, Tensor]:
     return v, oka | okb
 
 
+def _pi(dtype: torch.dtype) -> Tensor:
+    return torch.tensor(math.pi, dtype=dtype)
+
+
+def _sqrt(x: Tensor) -> Tensor:
+    return sqrtf(x) if x.dtype == torch.float32 else torch.sqrt(x)
+
+
+def _log(x: Tensor) -> Tensor:
+    return fast_logf(x) if x.dtype == torch.float32 else torch.log(x)
+
+
+def _exp(x: Tensor) -> Tensor:
+    return fast_expf(x) if x.dtype == torch.float32 else torch.exp(x)
+
+
+def _vm_prepare(params: list[Tensor]) -> dict[str, Tensor]:
+    """Twin of VonMisesLaw::prepare (laws_vonmises.h)."""
+    loc, k = params
+    pi = _pi(loc.dtype)
+    two_pi = 2 * pi
+    loc = loc - two_pi * torch.round(loc / two_pi)
+    loc = torch.where(loc >= pi, loc - two_pi, loc)
+    loc = torch.where(loc < -pi, loc + two_pi, loc)
+    s = torch.where(k > 1, 2 * k * _sqrt(1 + 0.25 / (k * k)), _sqrt(1 + 4 * k * k))
+    tau = 1 + s
+    sq = _sqrt(2 * tau)
+    den = tau + sq
+    rho = 2 * k / den
+    omr = (1 + 1 / (s + 2 * k) + sq) / den
+    return dict(loc=loc, A=omr * omr, B=4 * rho, K1=(1 + rho) * (1 + rho) * den / 4, q=omr / (1 + rho))
+
+
+def _vm_finish(q: dict[str, Tensor], half: Tensor, negative: Tensor) -> Tensor:
+    pi = _pi(half.dtype)
+    theta = 2 * half
+    x = q["loc"] + torch.where(negative, -theta, theta)
+    x = torch.where(x >= pi, x - 2 * pi, x)
+    return torch.where(x < -pi, x + 2 * pi, x)
+
+
+def _vm_try(q: dict[str, Tensor], w: SlotWords) -> tuple[Tensor, Tensor]:
+    """Twin of VonMisesLaw::try_once."""
+    if w.dtype == torch.float32:
+        cands = []
+        for i in (0, 2):
+            s, c = fast_sincos_turns(u01_f23(w.word(i)) * 0.25)
+            u2 = u01_f23(w.word(i + 1))
+            cc = q["K1"] * q["A"] / (q["A"] + q["B"] * (c * c))
+            ok = (cc * (2.0 - cc) > u2) | (fast_logf(cc / u2) + 1.0 - cc >= 0.0)
+            ha = fast_atan2_pos(q["q"] * s, c)
+            cands.append((torch.where((w.word(i) & 1) != 0, -ha, ha), ok))
+        (a0, ok0), (a1, ok1) = cands
+        zero = torch.zeros_like(ok0)
+        return _vm_finish(q, torch.where(ok0, a0, a1), zero), ok0 | ok1
+    h = 1.57079632679489661923 * w.uniform(0)
+    u2 = w.uniform(2)
+    s, c = torch.sin(h), torch.cos(h)
+    cc = q["K1"] * q["A"] / (q["A"] + q["B"] * (c * c))
+    ok = (cc * (2.0 - cc) > u2) | (torch.log(cc / u2) + 1.0 - cc >= 0.0)
+    return _vm_finish(q, torch.atan2(q["q"] * s, c), (w.word(0) & 1) != 0), ok
+
+
+def _mt_prepare(a: Tensor) -> dict[str, Tensor]:
+    """Twin of mt_prepare (laws_gamma.h): Marsaglia-Tsang constants of concentration a."""
+    boost = a < 1
+    d = torch.where(boost, a + 1, a) - 1 / 3
+    return dict(
+        d=d, c=1 / _sqrt(9 * d), boost=boost, boost_scale=torch.where(boost, 1 / a, torch.zeros_like(a))
+    )
+
+
+def _mt_try(m: dict[str, Tensor], z: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
+    """Twin of mt_try: (accepted, d v)."""
+    v = 1 + m["c"] * z
+    v3 = v * v * v
+    z2 = z * z
+    g = m["d"] * v3
+    if z.dtype == torch.float32:
+        ok = (u < 1.0 - 0.0331 * (z2 * z2)) | (fast_logf(u) < 0.5 * z2 + m["d"] * (1.0 - v3 + fast_logf(v3)))
+    else:
+        safe = torch.where(v3 > 0, v3, torch.ones_like(v3))
+        ok = (u < 1.0 - 0.0331 * (z2 * z2)) | (
+            torch.log(u) < 0.5 * z2 + m["d"] * (1.0 - v3 + torch.log(safe))
+        )
+    return (v > 0) & ok, g
+
+
+def _mt_log(m: dict[str, Tensor], g: Tensor, log_ub: Tensor) -> Tensor:
+    return _log(g) + m["boost_scale"] * log_ub
+
+
+def _clamp_below(v: Tensor, lo: float) -> Tensor:
+    return torch.where(v < lo, torch.full_like(v, lo), v)
+
+
+def _gamma_prepare(params: list[Tensor]) -> dict:
+    concentration, rate = params
+    return dict(m=_mt_prepare(concentration), rate=rate)
+
+
+def _gamma_try(q: dict, w: SlotWords) -> tuple[Tensor, Tensor]:
+    """Twin of GammaLaw::try_once."""
+    z, _ = w.normal_pair(0)
+    if w.dtype == torch.float32:
+        u = u01_f23(w.word(2))
+        log_ub = fast_logf(u01_log_arg(w.word(3)))
+    else:
+        u = u01_f52(w.word(4), w.word(5))
+        log_ub = torch.log(u01_f52(w.word(6), w.word(7)))
+    m = q["m"]
+    ok, g = _mt_try(m, z, u)
+    boosted = _exp(_mt_log(m, g, log_ub))
+    v = torch.where(m["boost"], boosted, g) / q["rate"]
+    return _clamp_below(v, torch.finfo(v.dtype).tiny), ok
+
+
+def _beta_prepare(params: list[Tensor]) -> dict:
+    c1, c0 = params
+    return dict(mx=_mt_prepare(c1), my=_mt_prepare(c0))
+
+
+def _beta_try(q: dict, w: SlotWords) -> tuple[Tensor, Tensor]:
+    """Twin of BetaLaw::try_once."""
+    zx, zy = w.normal_pair(0)
+    if w.dtype == torch.float32:
+        ux, uy = u01_f23(w.word(2)), u01_f23(w.word(3))
+        lbx, lby = fast_logf(u01_log_arg(w.word(4))), fast_logf(u01_log_arg(w.word(5)))
+    else:
+        ux, uy = u01_f52(w.word(4), w.word(5)), u01_f52(w.word(6), w.word(7))
+        lbx, lby = torch.log(u01_f52(w.word(8), w.word(9))), torch.log(u01_f52(w.word(10), w.word(11)))
+    mx, my = q["mx"], q["my"]
+    okx, gx = _mt_try(mx, zx, ux)
+    oky, gy = _mt_try(my, zy, uy)
+    direct = gx / (gx + gy)
+    viaexp = 1 / (1 + _exp(_mt_log(my, gy, lby) - _mt_log(mx, gx, lbx)))
+    v = torch.where(mx["boost"] | my["boost"], viaexp, direct)
+    fi = torch.finfo(v.dtype)
+    v = _clamp_below(v, fi.tiny)
+    below_one = 1 - fi.eps / 2
+    v = torch.where(v > below_one, torch.full_like(v, below_one), v)
+    return v, okx & oky
+
+
 #: law -> (Philox blocks per try for (float32, float64), prepare twin, try twin).
 SLOT_TWINS: dict[str, tuple[tuple[int, int], Callable, Callable]] = {
     "truncated_normal": ((1, 1), _tn_prepare, _tn_try),
+    "von_mises": ((1, 1), _vm_prepare, _vm_try),
+    "gamma": ((1, 2), _gamma_prepare, _gamma_try),
+    "beta": ((2, 3), _beta_prepare, _beta_try),
 }
 
 

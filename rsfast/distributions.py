@@ -30,7 +30,7 @@ from . import ops
 from ._random import check_generator, draw_seed
 from .sampler import SamplingError
 
-__all__ = ["SlotDistribution", "TruncatedNormal"]
+__all__ = ["SlotDistribution", "TruncatedNormal", "VonMises", "Gamma", "Beta"]
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 _NO_SAMPLE_DIMS = torch.Size()
@@ -183,6 +183,217 @@ class TruncatedNormal(SlotDistribution):
     def variance(self) -> Tensor:
         _, v = self._moments()
         return self.scale**2 * v.to(self.loc.dtype)
+
+
+class VonMises(SlotDistribution):
+    """The von Mises law on the circle: density exp(k cos(x - loc)) / (2 pi I0(k)), samples in
+    [-pi, pi).
+
+    Sampling: Best & Fisher (1979), rewritten without cancellation so that it is stable for any
+    concentration (1e-3 to 1e4 and far beyond; see ``laws_vonmises.h``). Same surface as
+    :class:`torch.distributions.VonMises` (``mean`` is ``loc``, ``variance`` the circular variance
+    1 - I1(k)/I0(k)).
+
+    Args:
+        loc: mean direction (radians, finite; any real, reduced modulo 2 pi).
+        concentration: k > 0, finite.
+    """
+
+    law = "von_mises"
+    param_names = ("loc", "concentration")
+    arg_constraints = {"loc": constraints.real, "concentration": constraints.positive}
+    support = constraints.real
+    has_rsample = False
+
+    def __init__(
+        self, loc: Tensor | Number, concentration: Tensor | Number, validate_args: bool | None = None
+    ) -> None:
+        self._init_params((loc, concentration), validate_args)
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
+        k = self.concentration
+        # k (cos d - 1) = -2 k sin^2(d/2): no cancellation for large k; log I0(k) = log i0e(k) + k.
+        s = torch.sin(0.5 * (value - self.loc))
+        return -2 * k * s * s - math.log(2 * math.pi) - torch.log(torch.special.i0e(k))
+
+    @property
+    def mean(self) -> Tensor:
+        return self.loc
+
+    @property
+    def mode(self) -> Tensor:
+        return self.loc
+
+    @property
+    def variance(self) -> Tensor:
+        k = self.concentration
+        return 1 - torch.special.i1e(k) / torch.special.i0e(k)
+
+
+class _StandardGammaRsample(torch.autograd.Function):
+    """Standard gamma samples (rate 1) from the slot kernel, with implicit reparameterisation
+    gradients d z / d alpha = torch._standard_gamma_grad(alpha, z)."""
+
+    @staticmethod
+    def forward(ctx, alpha: Tensor, sample_shape: tuple[int, ...], seed: int) -> Tensor:  # type: ignore[override]
+        z, exhausted = ops.slot_sample("gamma", [alpha, torch.ones_like(alpha)], list(sample_shape), seed, 0)
+        if z.device.type == "cpu" and int(exhausted[0]) > 0:
+            raise SamplingError(f"Gamma.rsample: {int(exhausted[0])} elements exhausted their tries")
+        ctx.save_for_backward(alpha, z)
+        return z
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        alpha, z = ctx.saved_tensors
+        a = alpha.expand(z.shape)
+        g = grad * torch._standard_gamma_grad(a.contiguous(), z)
+        # Sum over the sample dimensions back to alpha's (batch) shape.
+        return g.reshape(-1, *alpha.shape).sum(0), None, None
+
+
+class Gamma(SlotDistribution):
+    """The gamma law with shape ``concentration`` and inverse scale ``rate``: density
+    rate^a x^(a-1) e^(-rate x) / Gamma(a) on x > 0.
+
+    Sampling: Marsaglia & Tsang (2000), with Gamma(a) = Gamma(a + 1) U^(1/a) for a < 1 taken in log
+    space. Samples are clamped below at the dtype's smallest normal number, as torch does.
+    ``rsample`` gives implicit reparameterisation gradients (``torch._standard_gamma_grad``) with
+    respect to ``concentration`` and ``rate``.
+
+    Args:
+        concentration: a > 0, finite.
+        rate: > 0, finite.
+    """
+
+    law = "gamma"
+    param_names = ("concentration", "rate")
+    arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
+    support = constraints.nonnegative
+    has_rsample = True
+
+    def __init__(
+        self, concentration: Tensor | Number, rate: Tensor | Number, validate_args: bool | None = None
+    ) -> None:
+        self._init_params((concentration, rate), validate_args)
+
+    def rsample(
+        self,
+        sample_shape: torch.Size | tuple[int, ...] = _NO_SAMPLE_DIMS,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Samples of shape ``sample_shape + batch_shape`` differentiable in the parameters (implicit
+        reparameterisation). The seed comes from ``generator``
+        (the default CPU generator when None)."""
+        ops.SLOT_LAWS[self.law].check([self.concentration.detach(), self.rate.detach()])
+        check_generator(generator, self.concentration.device)
+        seed = draw_seed(generator)
+        alpha = self.concentration.expand(self.batch_shape)
+        z = _StandardGammaRsample.apply(alpha, tuple(torch.Size(sample_shape)), seed)
+        x = z / self.rate
+        return x.clamp(min=torch.finfo(x.dtype).tiny)
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
+        a, r = self.concentration, self.rate
+        return torch.xlogy(a, r) + torch.xlogy(a - 1, value) - r * value - torch.lgamma(a)
+
+    @property
+    def mean(self) -> Tensor:
+        return self.concentration / self.rate
+
+    @property
+    def mode(self) -> Tensor:
+        return ((self.concentration - 1) / self.rate).clamp(min=0)
+
+    @property
+    def variance(self) -> Tensor:
+        return self.concentration / self.rate.pow(2)
+
+
+class _BetaRsample(torch.autograd.Function):
+    """Beta samples from the slot kernel with implicit reparameterisation gradients: the Beta is the
+    first coordinate of a Dirichlet(c1, c0), whose gradient torch gives by ``_dirichlet_grad``."""
+
+    @staticmethod
+    def forward(ctx, c1: Tensor, c0: Tensor, sample_shape: tuple[int, ...], seed: int) -> Tensor:  # type: ignore[override]
+        x, exhausted = ops.slot_sample("beta", [c1, c0], list(sample_shape), seed, 0)
+        if x.device.type == "cpu" and int(exhausted[0]) > 0:
+            raise SamplingError(f"Beta.rsample: {int(exhausted[0])} elements exhausted their tries")
+        ctx.save_for_backward(c1, c0, x)
+        return x
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        c1, c0, x = ctx.saved_tensors
+        conc = torch.stack([c1.expand(x.shape), c0.expand(x.shape)], -1)
+        x2 = torch.stack([x, 1 - x], -1)
+        total = conc.sum(-1, keepdim=True).expand_as(conc)
+        dx = torch._dirichlet_grad(x2.contiguous(), conc.contiguous(), total.contiguous())
+        g2 = torch.stack([grad, torch.zeros_like(grad)], -1)
+        gc = dx * (g2 - (x2 * g2).sum(-1, keepdim=True))
+        g1 = gc[..., 0].reshape(-1, *c1.shape).sum(0)
+        g0 = gc[..., 1].reshape(-1, *c0.shape).sum(0)
+        return g1, g0, None, None
+
+
+class Beta(SlotDistribution):
+    """The beta law on (0, 1): density x^(c1-1) (1-x)^(c0-1) / B(c1, c0).
+
+    Sampling: X / (X + Y) of two Marsaglia-Tsang gammas in one rejection loop (log space when a
+    concentration is below 1); samples clamped into [smallest normal, 1 - eps/2] like torch's.
+    ``rsample`` gives implicit reparameterisation gradients.
+
+    Args:
+        concentration1: c1 > 0 (the exponent of x), finite.
+        concentration0: c0 > 0 (the exponent of 1 - x), finite.
+    """
+
+    law = "beta"
+    param_names = ("concentration1", "concentration0")
+    arg_constraints = {"concentration1": constraints.positive, "concentration0": constraints.positive}
+    support = constraints.unit_interval
+    has_rsample = True
+
+    def __init__(
+        self,
+        concentration1: Tensor | Number,
+        concentration0: Tensor | Number,
+        validate_args: bool | None = None,
+    ) -> None:
+        self._init_params((concentration1, concentration0), validate_args)
+
+    def rsample(
+        self,
+        sample_shape: torch.Size | tuple[int, ...] = _NO_SAMPLE_DIMS,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Samples of shape ``sample_shape + batch_shape`` differentiable in the concentrations. The
+        seed comes from ``generator`` (the default CPU generator when None)."""
+        ops.SLOT_LAWS[self.law].check([self.concentration1.detach(), self.concentration0.detach()])
+        check_generator(generator, self.concentration1.device)
+        seed = draw_seed(generator)
+        c1 = self.concentration1.expand(self.batch_shape)
+        c0 = self.concentration0.expand(self.batch_shape)
+        return _BetaRsample.apply(c1, c0, tuple(torch.Size(sample_shape)), seed)
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
+        a, b = self.concentration1, self.concentration0
+        lbeta = torch.lgamma(a) + torch.lgamma(b) - torch.lgamma(a + b)
+        return torch.xlogy(a - 1, value) + torch.xlogy(b - 1, -value + 1) - lbeta
+
+    @property
+    def mean(self) -> Tensor:
+        return self.concentration1 / (self.concentration1 + self.concentration0)
+
+    @property
+    def variance(self) -> Tensor:
+        t = self.concentration1 + self.concentration0
+        return self.concentration1 * self.concentration0 / (t.pow(2) * (t + 1))
 
 
 # ---------------------------------------------------------------- Poisson, Binomial (issue 3)

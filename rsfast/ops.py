@@ -465,6 +465,29 @@ def slot_sample(
     return slot_sample_op(law, list(params), shape, seed, offset)
 
 
+def _check_von_mises(params: list[Tensor]) -> None:
+    loc, concentration = params
+    require_finite(loc, "loc")
+    require_positive(concentration, "concentration")
+
+
+def _check_gamma(params: list[Tensor]) -> None:
+    concentration, rate = params
+    require_positive(concentration, "concentration")
+    require_positive(rate, "rate")
+
+
+def _check_beta(params: list[Tensor]) -> None:
+    concentration1, concentration0 = params
+    require_positive(concentration1, "concentration1")
+    require_positive(concentration0, "concentration0")
+
+
+register_slot_law("von_mises", ("loc", "concentration"), _check_von_mises)
+register_slot_law("gamma", ("concentration", "rate"), _check_gamma)
+register_slot_law("beta", ("concentration1", "concentration0"), _check_beta)
+
+
 def _check_poisson(params: list[Tensor]) -> None:
     (rate,) = params
     _require(~torch.isnan(rate), "rate must not be NaN")

@@ -32,6 +32,27 @@ REGIMES = {
         "tail_uniform": (0.0, 1.0, 5.0, 5.05),
         "one_sided_near_zero": (0.0, 2.0, 0.5, 3.0),
     },
+    "von_mises": {
+        "tiny_k": (0.5, 1e-3),
+        "k_half": (0.5, 0.5),
+        "k_10_loc_near_pi": (3.1, 10.0),
+        "huge_k": (-2.0, 1e4),
+        "loc_outside_circle": (10.0, 2.0),
+    },
+    "gamma": {
+        "a_0.01": (0.01, 2.0),
+        "a_0.3": (0.3, 1.0),
+        "a_1": (1.0, 1.0),
+        "a_2.5": (2.5, 3.0),
+        "a_100": (100.0, 0.5),
+    },
+    "beta": {
+        "small": (0.05, 0.1),
+        "half": (0.5, 0.5),
+        "uniform": (1.0, 1.0),
+        "large": (300.0, 100.0),
+        "mixed": (0.3, 40.0),
+    },
 }
 CASES = [(law, name) for law, regimes in REGIMES.items() for name in regimes]
 

@@ -173,6 +173,7 @@ RSFAST_HD float fast_atan2_pos(float y, float x) {
 RSFAST_HD float slot_pick(uint32_t m, float a, float b) {
   return bits_float((float_bits(a) & m) | (float_bits(b) & ~m));
 }
+RSFAST_HD double slot_pick(uint32_t m, double a, double b) { return m ? a : b; }
 RSFAST_HD uint32_t slot_mask(bool c) { return 0u - (uint32_t)c; }
 
 // Smallest positive normal number and 1 - eps/2 (the largest value below 1).

@@ -3,7 +3,9 @@
 // "How to add a law" in slot.h.
 #pragma once
 #include "rsfast/laws_discrete.h"
+#include "rsfast/laws_gamma.h"
 #include "rsfast/laws_truncnorm.h"
+#include "rsfast/laws_vonmises.h"
 #include "rsfast/slot.h"
 
 namespace rsfast {
@@ -21,6 +23,15 @@ inline bool slot_dispatch(int law, F&& f) {
       return true;
     case kSlotBinomial:
       f(BinomialLaw<T>{});
+      return true;
+    case kSlotVonMises:
+      f(VonMisesLaw<T>{});
+      return true;
+    case kSlotGamma:
+      f(GammaLaw<T>{});
+      return true;
+    case kSlotBeta:
+      f(BetaLaw<T>{});
       return true;
     default:
       return false;

@@ -1,0 +1,157 @@
+// Gamma(concentration, rate) by Marsaglia & Tsang (2000), with the boost
+// Gamma(a) = Gamma(a + 1) * U^(1/a) for a < 1 taken in log space (a tiny
+// concentration makes U^(1/a) underflow long before the product does); and
+// Beta(concentration1, concentration0) = X / (X + Y) from two such gammas.
+//
+// Marsaglia-Tsang for a >= 1: d = a - 1/3, c = 1 / sqrt(9 d); z ~ N(0, 1),
+// v = (1 + c z)^3, accept when v > 0 and (u < 1 - 0.0331 z^4 or
+// log u < z^2/2 + d (1 - v + log v)); the sample is d v. Acceptance >= 0.951.
+// Samples are clamped below at the smallest normal number of the type, as
+// torch does (float32 Gamma(0.01) puts ~40 % of its mass below 1e-38).
+//
+// Beta: one try makes one Marsaglia-Tsang try for X and one for Y and accepts
+// when both accept (the tries are independent, so given both accept (X, Y) has
+// the product law; acceptance >= 0.951^2). X / (X + Y) directly when neither
+// is boosted, else 1 / (1 + exp(log Y - log X)); clamped into
+// [smallest normal, 1 - eps/2] like torch's Beta samples.
+//
+// Words: Gamma float (1 block): (w0, w1) Box-Muller (first normal used),
+// u = u01_f23(w2), boost uniform u01_log_arg(w3); Gamma double (2 blocks):
+// normal from w0..w3, u = u01_f52(w4, w5), boost u01_f52(w6, w7).
+// Beta float (2 blocks): (w0, w1) Box-Muller -> (z_x, z_y), u_x = w2, u_y = w3,
+// boosts w4, w5 (u01_log_arg); Beta double (3 blocks): w0..w3 -> (z_x, z_y),
+// u_x = (w4, w5), u_y = (w6, w7), boosts (w8, w9), (w10, w11).
+#pragma once
+#include <cmath>
+
+#include "rsfast/slot.h"
+
+namespace rsfast {
+
+// Per-row constants of one Marsaglia-Tsang gamma of concentration a.
+template <typename T>
+struct MTConst {
+  T d, c;
+  T boost_scale;  // 1/a when boosted (a < 1), else 0: log-sample = log(d v) + boost_scale * log(u_b)
+  uint32_t boost; // all-ones when boosted (masks vectorise where bools do not)
+};
+
+template <typename T>
+RSFAST_HD MTConst<T> mt_prepare(T a) {
+  MTConst<T> m;
+  const bool boost = a < T(1);
+  m.boost = slot_mask(boost);
+  const T ab = boost ? a + T(1) : a;
+  m.d = ab - T(1) / T(3);
+  m.c = T(1) / std::sqrt(T(9) * m.d);
+  m.boost_scale = boost ? T(1) / a : T(0);
+  return m;
+}
+
+// One Marsaglia-Tsang try from (z, u): accepted?, and d v (the boost-free
+// sample). Branch-free in float (fast_logf).
+template <typename T>
+RSFAST_HD bool mt_try(const MTConst<T>& m, T z, T u, T& g) {
+  const T v = T(1) + m.c * z;
+  const T v3 = v * v * v;
+  const T z2 = z * z;
+  g = m.d * v3;
+  if constexpr (sizeof(T) == 4) {
+    const uint32_t ok = slot_mask(u < 1.0f - 0.0331f * (z2 * z2)) |
+                        slot_mask(fast_logf(u) < 0.5f * z2 + m.d * (1.0f - v3 + fast_logf(v3)));
+    return (slot_mask(v > 0.0f) & ok) != 0;
+  } else {
+    if (!(v > 0)) return false;
+    return u < 1.0 - 0.0331 * (z2 * z2) || std::log(u) < 0.5 * z2 + m.d * (1.0 - v3 + std::log(v3));
+  }
+}
+
+template <typename T>
+RSFAST_HD T slot_exp(T x) {
+  if constexpr (sizeof(T) == 4)
+    return fast_expf(x);
+  else
+    return std::exp(x);
+}
+
+template <typename T>
+RSFAST_HD T slot_log(T x) {
+  if constexpr (sizeof(T) == 4)
+    return fast_logf(x);
+  else
+    return std::log(x);
+}
+
+// log of the sample: log(d v) + log(u_boost) / a when boosted.
+template <typename T>
+RSFAST_HD T mt_log(const MTConst<T>& m, T g, T log_ub) {
+  return slot_log(g) + m.boost_scale * log_ub;
+}
+
+template <typename T>
+struct GammaLaw {
+  static constexpr int kParams = 2;  // concentration, rate
+  static constexpr int kBlocks = sizeof(T) == 4 ? 1 : 2;
+  struct Prep {
+    MTConst<T> m;
+    T rate;
+  };
+
+  RSFAST_HD static Prep prepare(const T* p) { return Prep{mt_prepare<T>(p[0]), p[1]}; }
+
+  RSFAST_HD static bool try_once(const Prep& q, const SlotWords<kBlocks>& w, T& x) {
+    T z, z1, u, log_ub;
+    w.normal_pair(0, z, z1);
+    if constexpr (sizeof(T) == 4) {
+      u = u01_f23(w.w[2]);
+      log_ub = fast_logf(u01_log_arg(w.w[3]));
+    } else {
+      u = u01_f52(w.w[4], w.w[5]);
+      log_ub = std::log(u01_f52(w.w[6], w.w[7]));
+    }
+    T g;
+    const bool ok = mt_try(q.m, z, u, g);
+    const T boosted = slot_exp(mt_log(q.m, g, log_ub));
+    T v = slot_pick(q.m.boost, boosted, g) / q.rate;
+    x = v < SlotLimits<T>::kTiny ? SlotLimits<T>::kTiny : v;
+    return ok;
+  }
+};
+
+template <typename T>
+struct BetaLaw {
+  static constexpr int kParams = 2;  // concentration1 (of x), concentration0 (of 1 - x)
+  static constexpr int kBlocks = sizeof(T) == 4 ? 2 : 3;
+  struct Prep {
+    MTConst<T> mx, my;
+  };
+
+  RSFAST_HD static Prep prepare(const T* p) { return Prep{mt_prepare<T>(p[0]), mt_prepare<T>(p[1])}; }
+
+  RSFAST_HD static bool try_once(const Prep& q, const SlotWords<kBlocks>& w, T& x) {
+    T zx, zy, ux, uy, lbx, lby;
+    w.normal_pair(0, zx, zy);
+    if constexpr (sizeof(T) == 4) {
+      ux = u01_f23(w.w[2]);
+      uy = u01_f23(w.w[3]);
+      lbx = fast_logf(u01_log_arg(w.w[4]));
+      lby = fast_logf(u01_log_arg(w.w[5]));
+    } else {
+      ux = u01_f52(w.w[4], w.w[5]);
+      uy = u01_f52(w.w[6], w.w[7]);
+      lbx = std::log(u01_f52(w.w[8], w.w[9]));
+      lby = std::log(u01_f52(w.w[10], w.w[11]));
+    }
+    T gx, gy;
+    const bool okx = mt_try(q.mx, zx, ux, gx);
+    const bool oky = mt_try(q.my, zy, uy, gy);
+    const T direct = gx / (gx + gy);
+    const T viaexp = T(1) / (T(1) + slot_exp(mt_log(q.my, gy, lby) - mt_log(q.mx, gx, lbx)));
+    T v = slot_pick(q.mx.boost | q.my.boost, viaexp, direct);
+    v = v < SlotLimits<T>::kTiny ? SlotLimits<T>::kTiny : v;
+    x = v > SlotLimits<T>::kBelowOne ? SlotLimits<T>::kBelowOne : v;
+    return okx && oky;
+  }
+};
+
+}  // namespace rsfast
