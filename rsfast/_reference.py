@@ -461,18 +461,13 @@ def _tn_try(q: dict[str, Tensor], w: SlotWords) -> tuple[Tensor, Tensor]:
     n1 = (z1 >= a) & (z1 <= b)
     if w.dtype == torch.float32:
         ua, oua = uni(w.uniform(0), w.exponential(1))
-        ub, oub = uni(w.uniform(2), w.exponential(3))
         xa, oxa = exp(w.exponential(0), w.exponential(1))
-        xb, oxb = exp(w.exponential(2), w.exponential(3))
     else:
         ua, oua = uni(w.uniform(0), w.exponential(2))
         xa, oxa = exp(w.exponential(0), w.exponential(2))
-        ub = xb = torch.zeros_like(ua)
-        oub = oxb = torch.zeros_like(oua)
     za = torch.where(mode == 0, z0, torch.where(mode == 1, ua, xa))
-    zb = torch.where(mode == 0, z1, torch.where(mode == 1, ub, xb))
     oka = torch.where(mode == 0, n0, torch.where(mode == 1, oua, oxa))
-    okb = torch.where(mode == 0, n1, torch.where(mode == 1, oub, oxb))
+    zb, okb = z1, (mode == 0) & n1
     z = torch.where(oka, za, zb)
     v = q["loc"] + q["scale"] * (q["sign"] * z)
     v = torch.minimum(torch.maximum(v, q["low"]), q["high"])
@@ -523,17 +518,13 @@ def _vm_finish(q: dict[str, Tensor], half: Tensor, negative: Tensor) -> Tensor:
 def _vm_try(q: dict[str, Tensor], w: SlotWords) -> tuple[Tensor, Tensor]:
     """Twin of VonMisesLaw::try_once."""
     if w.dtype == torch.float32:
-        cands = []
-        for i in (0, 2):
-            s, c = fast_sincos_turns(u01_f23(w.word(i)) * 0.25)
-            u2 = u01_f23(w.word(i + 1))
-            cc = q["K1"] * q["A"] / (q["A"] + q["B"] * (c * c))
-            ok = (cc * (2.0 - cc) > u2) | (fast_logf(cc / u2) + 1.0 - cc >= 0.0)
-            ha = fast_atan2_pos(q["q"] * s, c)
-            cands.append((torch.where((w.word(i) & 1) != 0, -ha, ha), ok))
-        (a0, ok0), (a1, ok1) = cands
-        zero = torch.zeros_like(ok0)
-        return _vm_finish(q, torch.where(ok0, a0, a1), zero), ok0 | ok1
+        s, c = fast_sincos_turns(u01_f23(w.word(0)) * 0.25)
+        u2 = u01_f23(w.word(1))
+        cc = q["K1"] * q["A"] / (q["A"] + q["B"] * (c * c))
+        ok = (cc * (2.0 - cc) > u2) | (fast_logf(cc / u2) + 1.0 - cc >= 0.0)
+        ha = fast_atan2_pos(q["q"] * s, c)
+        half = torch.where((w.word(0) & 1) != 0, -ha, ha)
+        return _vm_finish(q, half, torch.zeros_like(ok)), ok
     h = 1.57079632679489661923 * w.uniform(0)
     u2 = w.uniform(2)
     s, c = torch.sin(h), torch.cos(h)

@@ -330,6 +330,142 @@ def _setup_propose_normal(quick: bool, device: str) -> Prepared:
     )
 
 
+# ---------------------------------------------------------------- distributions (issue 3)
+
+#: Samples per call of the distribution cases: (full, quick).
+DIST_N = (2_000_000, 200_000)
+#: Samples per call of scipy's truncnorm.rvs baseline (slow; compared by throughput): (full, quick).
+SCIPY_N = (200_000, 50_000)
+
+
+def _dist_check(items: dict[str, int], mean: float, sd: float) -> Callable[[str, Any], None]:
+    """Sanity of a distribution case's output: shape, finite, sample mean within 6 standard errors."""
+
+    def check(method: str, out: Any) -> None:
+        import numpy as np
+
+        a = out.detach().cpu().double().numpy() if isinstance(out, Tensor) else np.asarray(out, dtype=float)
+        assert a.shape == (items[method],), f"{method}: shape {a.shape}"
+        assert np.isfinite(a).all(), f"{method}: non-finite samples"
+        se = sd / math.sqrt(a.size)
+        assert abs(a.mean() - mean) < 6 * se + 1e-6, f"{method}: mean {a.mean()} vs {mean}"
+
+    return check
+
+
+def _setup_truncated_normal(quick: bool, device: str) -> Prepared:
+    import numpy as np
+    import scipy.stats as st
+
+    from .distributions import TruncatedNormal
+
+    dev = _device(device)
+    n, n_scipy = DIST_N[quick], SCIPY_N[quick]
+    d = TruncatedNormal(*(torch.tensor(v, device=dev) for v in (0.0, 1.0, 3.0, math.inf)))
+    ref = st.truncnorm(3.0, np.inf)
+    g = _generator(dev)
+
+    def run_rsfast() -> Tensor:
+        return d.sample((n,), generator=g)
+
+    def run_scipy() -> Any:
+        return ref.rvs(n_scipy, random_state=np.random.default_rng(SEED))
+
+    items = {"rsfast": n, "scipy": n_scipy}
+    return Prepared(
+        case="truncated_normal",
+        unit="samples/s",
+        methods={"rsfast": run_rsfast, "scipy": run_scipy},
+        items=items,
+        check=_dist_check(items, float(ref.mean()), float(ref.std())),
+        device=dev,
+        meta={"n": n, "n_scipy": n_scipy, "law": "TruncatedNormal(0, 1, 3, inf)", "dtype": "float32"},
+    )
+
+
+def _setup_vonmises(quick: bool, device: str) -> Prepared:
+    from .distributions import VonMises
+
+    dev = _device(device)
+    n = DIST_N[quick]
+    loc, k = torch.tensor(0.0, device=dev), torch.tensor(1.0, device=dev)
+    d = VonMises(loc, k)
+    ref = torch.distributions.VonMises(loc, k)
+    g = _generator(dev)
+
+    def run_rsfast() -> Tensor:
+        return d.sample((n,), generator=g)
+
+    def run_torch() -> Tensor:
+        return ref.sample((n,))
+
+    items = {"rsfast": n, "torch": n}
+    return Prepared(
+        case="vonmises",
+        unit="samples/s",
+        methods={"rsfast": run_rsfast, "torch": run_torch},
+        items=items,
+        check=_dist_check(items, 0.0, 1.3),
+        device=dev,
+        meta={"n": n, "law": "VonMises(0, 1)", "dtype": "float32"},
+    )
+
+
+def _setup_gamma(quick: bool, device: str) -> Prepared:
+    from .distributions import Gamma
+
+    dev = _device(device)
+    n = DIST_N[quick]
+    d = Gamma(torch.tensor(2.5, device=dev), torch.tensor(1.0, device=dev))
+    alpha = torch.full((n,), 2.5, device=dev)  # torch's sampler takes one concentration per sample
+    g = _generator(dev)
+
+    def run_rsfast() -> Tensor:
+        return d.sample((n,), generator=g)
+
+    def run_torch() -> Tensor:
+        return torch._standard_gamma(alpha, generator=g)
+
+    items = {"rsfast": n, "torch": n}
+    return Prepared(
+        case="gamma",
+        unit="samples/s",
+        methods={"rsfast": run_rsfast, "torch": run_torch},
+        items=items,
+        check=_dist_check(items, 2.5, math.sqrt(2.5)),
+        device=dev,
+        meta={"n": n, "law": "Gamma(2.5, 1)", "dtype": "float32", "baseline": "torch._standard_gamma"},
+    )
+
+
+def _setup_beta(quick: bool, device: str) -> Prepared:
+    from .distributions import Beta
+
+    dev = _device(device)
+    n = DIST_N[quick]
+    c1, c0 = torch.tensor(2.0, device=dev), torch.tensor(3.0, device=dev)
+    d = Beta(c1, c0)
+    ref = torch.distributions.Beta(c1, c0)
+    g = _generator(dev)
+
+    def run_rsfast() -> Tensor:
+        return d.sample((n,), generator=g)
+
+    def run_torch() -> Tensor:
+        return ref.sample((n,))
+
+    items = {"rsfast": n, "torch": n}
+    return Prepared(
+        case="beta",
+        unit="samples/s",
+        methods={"rsfast": run_rsfast, "torch": run_torch},
+        items=items,
+        check=_dist_check(items, 0.4, 0.2),
+        device=dev,
+        meta={"n": n, "law": "Beta(2, 3)", "dtype": "float32"},
+    )
+
+
 # ---------------------------------------------------------------- discrete distributions (issue 3)
 
 #: Samples per call of the Poisson / Binomial cases (full and quick alike: a call takes ~0.1 s).
@@ -427,6 +563,26 @@ CASES: dict[str, BenchCase] = {
             "propose_normal",
             "1M rows of a diagonal normal on R^2 and their log q (float32)",
             _setup_propose_normal,
+        ),
+        BenchCase(
+            "truncated_normal",
+            "TruncatedNormal(0, 1) on [3, inf), float32: rsfast slot kernel vs scipy.stats.truncnorm.rvs",
+            _setup_truncated_normal,
+        ),
+        BenchCase(
+            "vonmises",
+            "VonMises(0, 1), float32: rsfast slot kernel vs torch.distributions.VonMises.sample",
+            _setup_vonmises,
+        ),
+        BenchCase(
+            "gamma",
+            "Gamma(2.5, 1), float32: rsfast slot kernel vs torch._standard_gamma (same thread count)",
+            _setup_gamma,
+        ),
+        BenchCase(
+            "beta",
+            "Beta(2, 3), float32: rsfast slot kernel vs torch.distributions.Beta.sample",
+            _setup_beta,
         ),
         BenchCase(
             "poisson_rate3",

@@ -37,6 +37,10 @@ def main() -> None:
             res[f"{law}/{dtype}/batched"] = digest(out, exhausted)
             out, exhausted = ops.slot_sample(law, [p[:1] for p in ps], [N], SEED, 10)
             res[f"{law}/{dtype}/single"] = digest(out, exhausted)
+            # Many rows, few samples each: the per-element path of the CPU driver.
+            wide = [p.repeat(10_001) for p in ps]
+            out, exhausted = ops.slot_sample(law, wide, [2], SEED, 11)
+            res[f"{law}/{dtype}/wide"] = digest(out, exhausted)
     print(json.dumps(res))
 
 

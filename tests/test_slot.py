@@ -82,18 +82,20 @@ def test_kernel_matches_twin(law, regime, dtype):
     assert bool(torch.isfinite(out).all())
 
 
+@pytest.mark.parametrize("sample_shape", [[40, 5], [3]], ids=["row_major_chunks", "per_element_chunks"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("law", list(REGIMES))
-def test_batched_parameters_broadcast_like_torch(law, dtype):
-    """Parameters of shapes [R, 1] and [1, C] (one regime per row) broadcast to batch [R, C]; the
-    output is [*sample_shape, R, C] and every element follows its own row (twin agreement)."""
+def test_batched_parameters_broadcast_like_torch(law, dtype, sample_shape):
+    """Parameters of shapes [3, 1] and [3, 2] (one regime per row) broadcast to batch [3, 2]; the
+    output is [*sample_shape, 3, 2] and every element follows its own row (twin agreement). Both
+    CPU paths: many samples per row (vectorised row by row) and few (per-element parameters)."""
     rows = list(REGIMES[law].values())[:3]
     k = len(rows[0])
     params = [torch.tensor([r[j] for r in rows], dtype=dtype).unsqueeze(1) for j in range(k)]  # [3, 1]
     params[0] = params[0] + torch.zeros(1, 2, dtype=dtype)  # [3, 2]: the batch grows a column
-    out, exhausted = ops.slot_sample(law, params, [40, 5], SEED, 2)
-    assert out.shape == (40, 5, 3, 2) and int(exhausted) == 0
-    ref, _ = _reference.slot_sample(law, params, [40, 5], SEED, 2)
+    out, exhausted = ops.slot_sample(law, params, sample_shape, SEED, 2)
+    assert out.shape == (*sample_shape, 3, 2) and int(exhausted) == 0
+    ref, _ = _reference.slot_sample(law, params, sample_shape, SEED, 2)
     _assert_twin(out, ref, dtype)
     # Element (s, r, c) uses row r: the truncated-normal rows have disjoint supports where they differ.
     if law == "truncated_normal":

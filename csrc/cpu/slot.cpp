@@ -1,10 +1,12 @@
 // CPU driver of slot mode (slot.h). Elements are taken in fixed chunks
-// (OpenMP, dynamic schedule); inside a chunk the tries run in rounds: round t
-// makes try t of every element still pending, kLanes elements at a time in
-// SIMD lanes (Philox words, then the law's branch-free try_once), and a
-// scalar pass writes the accepted values and compacts the pending list. Try t
-// of element i reads the same Philox blocks whatever the chunking, so the
-// output depends only on (params, seed, offset), never on the thread count.
+// (OpenMP, dynamic schedule): samples of one parameter row (strided by the
+// batch size B) when rows have many samples, else contiguous elements. Inside
+// a chunk the tries run in rounds: round t makes try t of every element still
+// pending, kLanes elements at a time in SIMD lanes (Philox words, then the
+// law's branch-free try_once), and a scalar pass writes the accepted values
+// and compacts the pending list. Try t of element i reads the same Philox
+// blocks whatever the chunking, so the output depends only on (params, seed,
+// offset), never on the thread count.
 #include "rsfast/slot.h"
 
 #include <stdexcept>
@@ -16,44 +18,44 @@
 namespace rsfast::cpu::RSFAST_CPU_ISA {
 namespace {
 
-// Elements per scheduling chunk: a power of two, so that a chunk never
-// crosses a 2^32 boundary of the element index (the high word is constant).
+// Elements per scheduling chunk.
 constexpr int64_t kChunk = 2048;
 constexpr int kW = (int)kLanes;
+// Rows with at least this many samples run vectorised, row by row.
+constexpr int64_t kMinSamplesPerRow = 64;
 
+// Round-based tries of `count` elements, SIMD lanes across elements. kOneRow:
+// every element uses `preps[0]` and element k is (s0 + k) * B + j (the
+// elements of one parameter row, strided by B); otherwise element k is
+// s0 + k with its own preps[k] (scalar loop: GCC does not vectorise the
+// per-lane struct gathers). Returns the number of elements whose tries ran out.
 template <typename T, typename Law, bool kOneRow>
-int64_t run_chunk(const SlotArgs& a, const T* const* params, int64_t begin, int64_t end, T* __restrict out) {
+int64_t run_chunk(const SlotArgs& a, const typename Law::Prep* preps, int64_t s0, int64_t B, int64_t j, int count,
+                  T* __restrict out) {
   using Prep = typename Law::Prep;
   constexpr int K = Law::kBlocks;
-  const int count = (int)(end - begin);
-  Prep preps[kOneRow ? 1 : kChunk];
   uint32_t idx[kChunk];
-  {
-    const int64_t B = a.batch;
-    int64_t j = kOneRow ? 0 : begin % B;  // the row walks with the element index
-    T row[kSlotMaxParams] = {};
-    for (int k = 0; k < (kOneRow ? 1 : count); ++k) {
-      for (int p = 0; p < Law::kParams; ++p) row[p] = params[p][j];
-      preps[k] = Law::prepare(row);
-      if (++j == B) j = 0;
-    }
-  }
   for (int k = 0; k < count; ++k) idx[k] = (uint32_t)k;
   const uint32_t k0 = (uint32_t)a.seed, k1 = (uint32_t)(a.seed >> 32);
-  const uint32_t lo0 = (uint32_t)begin, hi = (uint32_t)((uint64_t)begin >> 32);
+  auto elem = [&](uint32_t k) -> int64_t { return kOneRow ? (s0 + (int64_t)k) * B + j : s0 + (int64_t)k; };
   int np = count;
   for (int t = 0; t < kSlotMaxTries && np > 0; ++t) {
     int kept = 0;
     for (int g = 0; g < np; g += kW) {
       const int lanes = np - g < kW ? np - g : kW;
-      alignas(64) uint32_t li[kW];
-      for (int l = 0; l < kW; ++l) li[l] = idx[g + (l < lanes ? l : 0)];
+      alignas(64) uint32_t li[kW], lo[kW], hi[kW];
+      for (int l = 0; l < kW; ++l) {
+        li[l] = idx[g + (l < lanes ? l : 0)];
+        const uint64_t e = (uint64_t)elem(li[l]);
+        lo[l] = (uint32_t)e;
+        hi[l] = (uint32_t)(e >> 32);
+      }
       alignas(64) uint32_t w[4 * K][kW];
       for (int b = 0; b < K; ++b) {
         const uint32_t block = (uint32_t)(K * t + b);
 #pragma omp simd
         for (int l = 0; l < kW; ++l) {
-          const U32x4 r = philox4x32_10(block, lo0 + li[l], hi, a.offset, k0, k1);
+          const U32x4 r = philox4x32_10(block, lo[l], hi[l], a.offset, k0, k1);
           w[4 * b][l] = r.v[0];
           w[4 * b + 1][l] = r.v[1];
           w[4 * b + 2][l] = r.v[2];
@@ -71,7 +73,6 @@ int64_t run_chunk(const SlotArgs& a, const T* const* params, int64_t begin, int6
           acc[l] = Law::try_once(q, ww, val[l]) ? 1 : 0;
         }
       } else {
-#pragma omp simd
         for (int l = 0; l < kW; ++l) {
           SlotWords<K> ww;
           for (int m = 0; m < 4 * K; ++m) ww.w[m] = w[m][l];
@@ -80,33 +81,59 @@ int64_t run_chunk(const SlotArgs& a, const T* const* params, int64_t begin, int6
       }
       for (int l = 0; l < lanes; ++l) {
         if (acc[l])
-          out[begin + li[l]] = val[l];
+          out[elem(li[l])] = val[l];
         else
           idx[kept++] = li[l];
       }
     }
     np = kept;
   }
-  for (int k = 0; k < np; ++k) out[begin + idx[k]] = T(NAN);
+  for (int k = 0; k < np; ++k) out[elem(idx[k])] = T(NAN);
   return np;
 }
 
 template <typename T, typename Law>
+typename Law::Prep prep_row(const T* const* params, int64_t r) {
+  T row[kSlotMaxParams] = {};
+  for (int p = 0; p < Law::kParams; ++p) row[p] = params[p][r];
+  return Law::prepare(row);
+}
+
+template <typename T, typename Law>
 void run(const SlotArgs& a) {
+  using Prep = typename Law::Prep;
   const T* params[kSlotMaxParams] = {};
   for (int k = 0; k < Law::kParams; ++k) params[k] = static_cast<const T*>(a.params[k]);
   T* out = static_cast<T*>(a.out);
-  const int64_t nchunks = (a.n + kChunk - 1) / kChunk;
+  const int64_t B = a.batch, S = a.n / B;  // n = S * B: S samples of every row
   // Tens of ns per element (a rejection loop): fewer elements than the
   // propose kernels' cutoff already pay for waking the pool.
   const int nt = threads_for(a.n * 8);
-  const bool one_row = a.batch == 1;
   int64_t bad = 0;
+  if (S >= kMinSamplesPerRow) {
+    // Row-major chunks: chunk c covers samples [sc * kChunk, ...) of row j, all
+    // with one Prep, vectorised across samples.
+    const int64_t per_row = (S + kChunk - 1) / kChunk;
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1) reduction(+ : bad)
-  for (int64_t c = 0; c < nchunks; ++c) {
-    const int64_t begin = c * kChunk, end = std::min(a.n, (c + 1) * kChunk);
-    bad += one_row ? run_chunk<T, Law, true>(a, params, begin, end, out)
-                   : run_chunk<T, Law, false>(a, params, begin, end, out);
+    for (int64_t c = 0; c < B * per_row; ++c) {
+      const int64_t j = c / per_row, s0 = (c % per_row) * kChunk;
+      const Prep prep = prep_row<T, Law>(params, j);
+      bad += run_chunk<T, Law, true>(a, &prep, s0, B, j, (int)std::min(kChunk, S - s0), out);
+    }
+  } else {
+    // Few samples per row: contiguous chunks of elements, one Prep each.
+    const int64_t nchunks = (a.n + kChunk - 1) / kChunk;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1) reduction(+ : bad)
+    for (int64_t c = 0; c < nchunks; ++c) {
+      const int64_t begin = c * kChunk, count = std::min(kChunk, a.n - begin);
+      Prep preps[kChunk];
+      int64_t j = begin % B;  // the row walks with the element index
+      for (int64_t k = 0; k < count; ++k) {
+        preps[k] = prep_row<T, Law>(params, j);
+        if (++j == B) j = 0;
+      }
+      bad += run_chunk<T, Law, false>(a, preps, begin, B, 0, (int)count, out);
+    }
   }
   *a.exhausted += bad;
 }

@@ -16,9 +16,10 @@
 // map could step outside by an ulp).
 //
 // Words of one try (one Philox block): kNormal: a Box-Muller pair, two
-// candidates z0 then z1 (float and double); kUniform: (uniform, exponential)
-// per candidate, float: two candidates (w0, w1), (w2, w3), double: one;
-// kExp: (exponential, exponential) per candidate, float two, double one.
+// candidates z0 then z1 (float: w0, w1; double: w0..w3); kUniform: one
+// candidate (uniform, exponential), float (w0, w1), double (w0w1, w2w3);
+// kExp: one candidate (exponential, exponential), same words. (float32 w2, w3
+// unused: one candidate per try is cheaper in SIMD lanes than two.)
 // The first acceptable candidate of a try is taken. float32 exponentials reach
 // 22.2, so the kExp proposal is cut at a + 22.2/lam (tail mass < e^-22 of the
 // proposal), and float32 normals reach 6.7 sigma.
@@ -100,18 +101,14 @@ struct TruncatedNormalLaw {
       w.normal_pair(0, z0, z1);
       const bool n0 = z0 >= q.a && z0 <= q.b, n1 = z1 >= q.a && z1 <= q.b;
       const T e0 = w.template exponential<T>(0), e1 = w.template exponential<T>(1);
-      const T e2 = w.template exponential<T>(2), e3 = w.template exponential<T>(3);
-      T ua, ub, xa, xb;
-      const bool oua = uniform_candidate(q, w.template uniform<T>(0), e1, ua);
-      const bool oub = uniform_candidate(q, w.template uniform<T>(2), e3, ub);
-      const bool oxa = exp_candidate(q, e0, e1, xa);
-      const bool oxb = exp_candidate(q, e2, e3, xb);
+      T zu, ze;
+      const bool ou = uniform_candidate(q, w.template uniform<T>(0), e1, zu);
+      const bool oe = exp_candidate(q, e0, e1, ze);
       // Mode selection by bit masks (slot_pick): GCC vectorises these.
       const uint32_t mn = slot_mask(q.mode == kNormal), mu = slot_mask(q.mode == kUniform), me = ~(mn | mu);
-      const uint32_t oka = (mn & slot_mask(n0)) | (mu & slot_mask(oua)) | (me & slot_mask(oxa));
-      const uint32_t okb = (mn & slot_mask(n1)) | (mu & slot_mask(oub)) | (me & slot_mask(oxb));
-      const T za = slot_pick(mn, z0, slot_pick(mu, ua, xa)), zb = slot_pick(mn, z1, slot_pick(mu, ub, xb));
-      z = slot_pick(oka, za, zb);
+      const uint32_t oka = (mn & slot_mask(n0)) | (mu & slot_mask(ou)) | (me & slot_mask(oe));
+      const uint32_t okb = mn & slot_mask(n1);
+      z = slot_pick(oka, slot_pick(mn, z0, slot_pick(mu, zu, ze)), z1);
       ok = (oka | okb) != 0;
     } else {
       if (q.mode == kNormal) {
