@@ -48,8 +48,12 @@ class SlotDistribution(Distribution):
 
     def _init_params(self, values: tuple, validate_args: bool | None) -> None:
         tensors = broadcast_all(*values)
-        if tensors[0].dtype not in (torch.float32, torch.float64):
-            tensors = tuple(t.to(torch.get_default_dtype()) for t in tensors)
+        dtype = tensors[0].dtype
+        for t in tensors[1:]:
+            dtype = torch.promote_types(dtype, t.dtype)
+        if dtype not in (torch.float32, torch.float64):
+            dtype = torch.get_default_dtype()
+        tensors = tuple(t.to(dtype) for t in tensors)
         for name, t in zip(self.param_names, tensors):
             setattr(self, name, t)
         ops.SLOT_LAWS[self.law].check(list(tensors))

@@ -139,6 +139,13 @@ def test_determinism_and_generator():
         d.sample((2,), generator=3)
 
 
+def test_parameter_dtypes_promote_like_torch():
+    d = Gamma(torch.tensor([1.0, 2.0]), torch.tensor(2.0, dtype=torch.float64))
+    assert d.concentration.dtype == torch.float64 and d.sample((3,)).dtype == torch.float64
+    e = VonMises(torch.tensor(0), torch.tensor(3))  # integer tensors: the default float dtype
+    assert e.sample().dtype == torch.get_default_dtype()
+
+
 def test_expand_and_shapes():
     d = TruncatedNormal(0.0, 1.0, -1.0, 2.0)
     assert d.batch_shape == () and d.sample().shape == ()

@@ -29,7 +29,7 @@ constexpr int64_t kMinSamplesPerRow = 64;
 // elements of one parameter row, strided by B); otherwise element k is
 // s0 + k with its own preps[k] (scalar loop: GCC does not vectorise the
 // per-lane struct gathers). Returns the number of elements whose tries ran out.
-template <typename T, typename Law, bool kOneRow>
+template <typename T, typename Law, bool kOneRow, int kVariant>
 int64_t run_chunk(const SlotArgs& a, const typename Law::Prep* preps, int64_t s0, int64_t B, int64_t j, int count,
                   T* __restrict out) {
   using Prep = typename Law::Prep;
@@ -70,7 +70,10 @@ int64_t run_chunk(const SlotArgs& a, const typename Law::Prep* preps, int64_t s0
         for (int l = 0; l < kW; ++l) {
           SlotWords<K> ww;
           for (int m = 0; m < 4 * K; ++m) ww.w[m] = w[m][l];
-          acc[l] = Law::try_once(q, ww, val[l]) ? 1 : 0;
+          if constexpr (kVariant >= 0)
+            acc[l] = Law::template try_variant<kVariant>(q, ww, val[l]) ? 1 : 0;
+          else
+            acc[l] = Law::try_once(q, ww, val[l]) ? 1 : 0;
         }
       } else {
         for (int l = 0; l < kW; ++l) {
@@ -118,7 +121,25 @@ void run(const SlotArgs& a) {
     for (int64_t c = 0; c < B * per_row; ++c) {
       const int64_t j = c / per_row, s0 = (c % per_row) * kChunk;
       const Prep prep = prep_row<T, Law>(params, j);
-      bad += run_chunk<T, Law, true>(a, &prep, s0, B, j, (int)std::min(kChunk, S - s0), out);
+      const int count = (int)std::min(kChunk, S - s0);
+      if constexpr (SlotHasVariants<Law>::value) {
+        // The row's variant, as a compile-time constant in the SIMD loop.
+        const int v = Law::variant(prep);
+        if (v == 0)
+          bad += run_chunk<T, Law, true, 0>(a, &prep, s0, B, j, count, out);
+        else if constexpr (Law::kVariants > 1) {
+          if (v == 1)
+            bad += run_chunk<T, Law, true, (Law::kVariants > 1 ? 1 : 0)>(a, &prep, s0, B, j, count, out);
+          else if constexpr (Law::kVariants > 2) {
+            if (v == 2)
+              bad += run_chunk<T, Law, true, (Law::kVariants > 2 ? 2 : 0)>(a, &prep, s0, B, j, count, out);
+            else if constexpr (Law::kVariants > 3)
+              bad += run_chunk<T, Law, true, (Law::kVariants > 3 ? 3 : 0)>(a, &prep, s0, B, j, count, out);
+          }
+        }
+      } else {
+        bad += run_chunk<T, Law, true, -1>(a, &prep, s0, B, j, count, out);
+      }
     }
   } else {
     // Few samples per row: contiguous chunks of elements, one Prep each.
@@ -132,7 +153,7 @@ void run(const SlotArgs& a) {
         preps[k] = prep_row<T, Law>(params, j);
         if (++j == B) j = 0;
       }
-      bad += run_chunk<T, Law, false>(a, preps, begin, B, 0, (int)count, out);
+      bad += run_chunk<T, Law, false, -1>(a, preps, begin, B, 0, (int)count, out);
     }
   }
   *a.exhausted += bad;

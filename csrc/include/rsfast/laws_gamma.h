@@ -99,22 +99,35 @@ struct GammaLaw {
 
   RSFAST_HD static Prep prepare(const T* p) { return Prep{mt_prepare<T>(p[0]), p[1]}; }
 
-  RSFAST_HD static bool try_once(const Prep& q, const SlotWords<kBlocks>& w, T& x) {
-    T z, z1, u, log_ub;
+  // Variants: 0 = a >= 1, 1 = boosted (a < 1); the CPU driver runs one per chunk.
+  static constexpr int kVariants = 2;
+  RSFAST_HD static int variant(const Prep& q) { return q.m.boost ? 1 : 0; }
+
+  template <int V>
+  RSFAST_HD static bool try_variant(const Prep& q, const SlotWords<kBlocks>& w, T& x) {
+    T z, z1, u;
     w.normal_pair(0, z, z1);
-    if constexpr (sizeof(T) == 4) {
+    if constexpr (sizeof(T) == 4)
       u = u01_f23(w.w[2]);
-      log_ub = fast_logf(u01_log_arg(w.w[3]));
-    } else {
+    else
       u = u01_f52(w.w[4], w.w[5]);
-      log_ub = std::log(u01_f52(w.w[6], w.w[7]));
-    }
     T g;
     const bool ok = mt_try(q.m, z, u, g);
-    const T boosted = slot_exp(mt_log(q.m, g, log_ub));
-    T v = slot_pick(q.m.boost, boosted, g) / q.rate;
+    if constexpr (V == 1) {
+      T log_ub;
+      if constexpr (sizeof(T) == 4)
+        log_ub = fast_logf(u01_log_arg(w.w[3]));
+      else
+        log_ub = std::log(u01_f52(w.w[6], w.w[7]));
+      g = slot_exp(mt_log(q.m, g, log_ub));
+    }
+    const T v = g / q.rate;
     x = v < SlotLimits<T>::kTiny ? SlotLimits<T>::kTiny : v;
     return ok;
+  }
+
+  RSFAST_HD static bool try_once(const Prep& q, const SlotWords<kBlocks>& w, T& x) {
+    return q.m.boost ? try_variant<1>(q, w, x) : try_variant<0>(q, w, x);
   }
 };
 
@@ -128,29 +141,45 @@ struct BetaLaw {
 
   RSFAST_HD static Prep prepare(const T* p) { return Prep{mt_prepare<T>(p[0]), mt_prepare<T>(p[1])}; }
 
-  RSFAST_HD static bool try_once(const Prep& q, const SlotWords<kBlocks>& w, T& x) {
-    T zx, zy, ux, uy, lbx, lby;
+  // Variants: 0 = neither concentration below 1 (X / (X + Y) directly), 1 = log space.
+  static constexpr int kVariants = 2;
+  RSFAST_HD static int variant(const Prep& q) { return (q.mx.boost | q.my.boost) ? 1 : 0; }
+
+  template <int V>
+  RSFAST_HD static bool try_variant(const Prep& q, const SlotWords<kBlocks>& w, T& x) {
+    T zx, zy, ux, uy;
     w.normal_pair(0, zx, zy);
     if constexpr (sizeof(T) == 4) {
       ux = u01_f23(w.w[2]);
       uy = u01_f23(w.w[3]);
-      lbx = fast_logf(u01_log_arg(w.w[4]));
-      lby = fast_logf(u01_log_arg(w.w[5]));
     } else {
       ux = u01_f52(w.w[4], w.w[5]);
       uy = u01_f52(w.w[6], w.w[7]);
-      lbx = std::log(u01_f52(w.w[8], w.w[9]));
-      lby = std::log(u01_f52(w.w[10], w.w[11]));
     }
     T gx, gy;
     const bool okx = mt_try(q.mx, zx, ux, gx);
     const bool oky = mt_try(q.my, zy, uy, gy);
-    const T direct = gx / (gx + gy);
-    const T viaexp = T(1) / (T(1) + slot_exp(mt_log(q.my, gy, lby) - mt_log(q.mx, gx, lbx)));
-    T v = slot_pick(q.mx.boost | q.my.boost, viaexp, direct);
+    T v;
+    if constexpr (V == 0) {
+      v = gx / (gx + gy);
+    } else {
+      T lbx, lby;
+      if constexpr (sizeof(T) == 4) {
+        lbx = fast_logf(u01_log_arg(w.w[4]));
+        lby = fast_logf(u01_log_arg(w.w[5]));
+      } else {
+        lbx = std::log(u01_f52(w.w[8], w.w[9]));
+        lby = std::log(u01_f52(w.w[10], w.w[11]));
+      }
+      v = T(1) / (T(1) + slot_exp(mt_log(q.my, gy, lby) - mt_log(q.mx, gx, lbx)));
+    }
     v = v < SlotLimits<T>::kTiny ? SlotLimits<T>::kTiny : v;
     x = v > SlotLimits<T>::kBelowOne ? SlotLimits<T>::kBelowOne : v;
     return okx && oky;
+  }
+
+  RSFAST_HD static bool try_once(const Prep& q, const SlotWords<kBlocks>& w, T& x) {
+    return (q.mx.boost | q.my.boost) ? try_variant<1>(q, w, x) : try_variant<0>(q, w, x);
   }
 };
 

@@ -91,42 +91,37 @@ struct TruncatedNormalLaw {
     return z <= q.b && e > d * d * T(0.5);
   }
 
-  RSFAST_HD static bool try_once(const Prep& q, const SlotWords<kBlocks>& w, T& x) {
+  // Variants: the CPU driver runs one mode per chunk of a single parameter row
+  // (only that mode's arithmetic in the SIMD lanes); try_once switches.
+  static constexpr int kVariants = 3;
+  RSFAST_HD static int variant(const Prep& q) { return q.mode; }
+
+  template <int V>
+  RSFAST_HD static bool try_variant(const Prep& q, const SlotWords<kBlocks>& w, T& x) {
+    constexpr bool f32 = sizeof(T) == 4;
     T z;
     bool ok;
-    if constexpr (sizeof(T) == 4) {
-      // float: every mode computed and the row's mode selected, branch-free,
-      // so that the CPU driver runs this in SIMD lanes.
+    if constexpr (V == kNormal) {
       T z0, z1;
       w.normal_pair(0, z0, z1);
       const bool n0 = z0 >= q.a && z0 <= q.b, n1 = z1 >= q.a && z1 <= q.b;
-      const T e0 = w.template exponential<T>(0), e1 = w.template exponential<T>(1);
-      T zu, ze;
-      const bool ou = uniform_candidate(q, w.template uniform<T>(0), e1, zu);
-      const bool oe = exp_candidate(q, e0, e1, ze);
-      // Mode selection by bit masks (slot_pick): GCC vectorises these.
-      const uint32_t mn = slot_mask(q.mode == kNormal), mu = slot_mask(q.mode == kUniform), me = ~(mn | mu);
-      const uint32_t oka = (mn & slot_mask(n0)) | (mu & slot_mask(ou)) | (me & slot_mask(oe));
-      const uint32_t okb = mn & slot_mask(n1);
-      z = slot_pick(oka, slot_pick(mn, z0, slot_pick(mu, zu, ze)), z1);
-      ok = (oka | okb) != 0;
+      z = slot_pick(slot_mask(n0), z0, z1);
+      ok = n0 || n1;
+    } else if constexpr (V == kUniform) {
+      ok = uniform_candidate(q, w.template uniform<T>(0), w.template exponential<T>(f32 ? 1 : 2), z);
     } else {
-      if (q.mode == kNormal) {
-        T z0, z1;
-        w.normal_pair(0, z0, z1);
-        const bool n0 = z0 >= q.a && z0 <= q.b, n1 = z1 >= q.a && z1 <= q.b;
-        z = n0 ? z0 : z1;
-        ok = n0 || n1;
-      } else if (q.mode == kUniform) {
-        ok = uniform_candidate(q, w.template uniform<T>(0), w.template exponential<T>(2), z);
-      } else {
-        ok = exp_candidate(q, w.template exponential<T>(0), w.template exponential<T>(2), z);
-      }
+      ok = exp_candidate(q, w.template exponential<T>(0), w.template exponential<T>(f32 ? 1 : 2), z);
     }
     T v = q.loc + q.scale * (q.sign * z);
     v = v < q.low ? q.low : v;
     x = v > q.high ? q.high : v;
     return ok;
+  }
+
+  RSFAST_HD static bool try_once(const Prep& q, const SlotWords<kBlocks>& w, T& x) {
+    if (q.mode == kNormal) return try_variant<kNormal>(q, w, x);
+    if (q.mode == kUniform) return try_variant<kUniform>(q, w, x);
+    return try_variant<kExp>(q, w, x);
   }
 };
 

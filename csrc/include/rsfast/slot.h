@@ -42,10 +42,17 @@
 //       };
 //     `try_once` is one proposal (or a few candidates) from the words w (use
 //     w.uniform<T>(i), w.exponential<T>(i), w.normal_pair(i, ...)); it returns
-//     true and sets x when it accepts. Keep it branch-free where cheap (ternaries,
-//     no loops, no libm calls in float: fastmath.h, fast_expf / fast_atanf
-//     below) so that the CPU driver vectorises it across elements. `prepare`
-//     may assume the parameters were validated in Python. Document the words.
+//     true and sets x when it accepts. Keep it branch-free where cheap (bit-mask
+//     selects slot_pick, no loops, no libm calls in float: fastmath.h,
+//     fast_expf / fast_atan2_pos below) so that the CPU driver vectorises it
+//     across elements. `prepare` may assume the parameters were validated in
+//     Python. Document the words.
+//     Optional, when a law has regimes with different algorithms (small /
+//     large mean, ...): `static constexpr int kVariants` (<= 4),
+//     `static int variant(const Prep&)` and `template <int V> static bool
+//     try_variant(...)` (same signature as try_once, which then just switches).
+//     The CPU driver then runs the variant of a single-row chunk with only its
+//     own arithmetic in the SIMD lanes.
 //  2. Add its code to `SlotLaw` below and to SLOT_LAW_CODES in
 //     rsfast/_native.py (same number), include the header in
 //     csrc/include/rsfast/slot_laws.h and add one `case` to slot_dispatch
@@ -128,6 +135,16 @@ RSFAST_HD T slot_draw(const typename Law::Prep& q, uint32_t k0, uint32_t k1, uin
   }
   return T(NAN);
 }
+
+// Whether a law declares variants (kVariants, variant, try_variant<V>).
+template <typename Law, typename = void>
+struct SlotHasVariants {
+  static constexpr bool value = false;
+};
+template <typename Law>
+struct SlotHasVariants<Law, decltype((void)Law::kVariants)> {
+  static constexpr bool value = true;
+};
 
 // ---- branch-free float32 helpers (vectorisable; a few ulp) ----
 
