@@ -4,9 +4,11 @@
 // Algorithms (W. Hörmann, 1993):
 //   Poisson,  rate >= 10:          PTRS, "The transformed rejection method for
 //                                  generating Poisson random variables"; the squeeze
-//                                  accepts ~90 % of candidates without a log
+//                                  accepts 67 % (rate 100) to 80 % (large rates)
+//                                  of candidates without a log
 //   Poisson,  0 < rate < 10:       inversion, sequential search from 0
-//   Binomial, n min(p, q) >= 10:   BTRS, "The generation of binomial random variates"
+//   Binomial, n min(p, q) >= 10:   BTRS, "The generation of binomial random variates";
+//                                  squeeze: 51 % at n p q = 21, -> 79 % for large npq
 //   Binomial, n min(p, q) < 10:    inversion, sequential search from 0
 // with Binomial(n, p) = n - Binomial(n, 1 - p) for p > 1/2, and the degenerate
 // cases (rate 0, n 0, p 0 or 1) written directly.
