@@ -252,7 +252,7 @@ def fused_sample_into(
 # ---------------------------------------------------------------- slot mode (issue 3)
 
 #: Law codes of the slot kernels (SlotLaw in csrc/include/rsfast/slot.h).
-SLOT_LAW_CODES = {"truncated_normal": 0, "von_mises": 1, "gamma": 2, "beta": 3}
+SLOT_LAW_CODES = {"truncated_normal": 0, "von_mises": 1, "gamma": 2, "beta": 3, "poisson": 4, "binomial": 5}
 
 
 def slot_sample_into(

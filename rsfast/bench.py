@@ -830,6 +830,85 @@ def _setup_select_dedupe(quick: bool, device: str) -> Prepared:
     )
 
 
+# ---------------------------------------------------------------- discrete distributions (issue 3)
+
+#: Samples per call of the Poisson / Binomial cases (full and quick alike: a call takes ~0.1 s).
+DISCRETE_N = 1_000_000
+
+
+def _discrete_prepared(
+    case: str, dev: torch.device, run_rsfast: Callable[[], Tensor], run_torch: Callable[[], Tensor],
+    mean: float, var: float, meta: dict[str, Any],
+) -> Prepared:  # fmt: skip
+    n = DISCRETE_N
+
+    def check(method: str, out: Any) -> None:
+        assert isinstance(out, Tensor) and tuple(out.shape) == (n,), f"{method}: shape {tuple(out.shape)}"
+        m = float(out.double().mean())
+        # 8 standard errors of the mean either way
+        assert abs(m - mean) < 8 * math.sqrt(var / n) + 1e-9, f"{method}: mean {m}, expected {mean}"
+
+    return Prepared(
+        case=case,
+        unit="samples/s",
+        methods={"rsfast": run_rsfast, "torch": run_torch},
+        items={"rsfast": n, "torch": n},
+        check=check,
+        device=dev,
+        meta={"n": n, "dtype": "float32", **meta},
+    )
+
+
+def _poisson_setup(rate: float) -> Callable[[bool, str], Prepared]:
+    def setup(quick: bool, device: str) -> Prepared:
+        from .distributions import Poisson
+
+        dev = _device(device)
+        n = DISCRETE_N
+        d = Poisson(torch.tensor(rate, device=dev))
+        rates = torch.full((n,), rate, device=dev)  # torch.poisson takes one rate per sample
+        g = _generator(dev)
+
+        def run_rsfast() -> Tensor:
+            return d.sample((n,), generator=g)
+
+        def run_torch() -> Tensor:
+            return torch.poisson(rates, generator=g)
+
+        return _discrete_prepared(
+            f"poisson_rate{rate:g}", dev, run_rsfast, run_torch, rate, rate, {"rate": rate}
+        )
+
+    return setup
+
+
+def _binomial_setup(total_count: int, probs: float) -> Callable[[bool, str], Prepared]:
+    def setup(quick: bool, device: str) -> Prepared:
+        from .distributions import Binomial
+
+        dev = _device(device)
+        n = DISCRETE_N
+        count, p = torch.tensor(float(total_count), device=dev), torch.tensor(probs, device=dev)
+        d = Binomial(count, p)
+        ref = torch.distributions.Binomial(count, p)
+        g = _generator(dev)
+
+        def run_rsfast() -> Tensor:
+            return d.sample((n,), generator=g)
+
+        def run_torch() -> Tensor:
+            # torch.distributions.Binomial.sample takes no generator: it draws from the global one.
+            return ref.sample((n,))
+
+        mean, var = total_count * probs, total_count * probs * (1 - probs)
+        return _discrete_prepared(
+            f"binomial_n{total_count}_p{probs:g}", dev, run_rsfast, run_torch, mean, var,
+            {"total_count": total_count, "probs": probs},
+        )  # fmt: skip
+
+    return setup
+
+
 #: All cases, in report order.
 CASES: dict[str, BenchCase] = {
     c.name: c
@@ -919,6 +998,26 @@ CASES: dict[str, BenchCase] = {
             "select_dedupe",
             "first occurrence of each (group, key), 4096 groups x 64 int64 keys (16 distinct per group)",
             _setup_select_dedupe,
+        ),
+        BenchCase(
+            "poisson_rate3",
+            "1M Poisson(3) samples, float32 (inversion) vs torch.poisson",
+            _poisson_setup(3.0),
+        ),
+        BenchCase(
+            "poisson_rate100",
+            "1M Poisson(100) samples, float32 (PTRS) vs torch.poisson",
+            _poisson_setup(100.0),
+        ),
+        BenchCase(
+            "binomial_n100_p0.3",
+            "1M Binomial(100, 0.3) samples, float32 (BTRS) vs torch.distributions.Binomial.sample",
+            _binomial_setup(100, 0.3),
+        ),
+        BenchCase(
+            "binomial_n10_p0.5",
+            "1M Binomial(10, 0.5) samples, float32 (inversion) vs torch.distributions.Binomial.sample",
+            _binomial_setup(10, 0.5),
         ),
     )
 }

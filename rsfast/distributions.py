@@ -398,3 +398,140 @@ class Beta(SlotDistribution):
     def variance(self) -> Tensor:
         t = self.concentration1 + self.concentration0
         return self.concentration1 * self.concentration0 / (t.pow(2) * (t + 1))
+
+
+# ---------------------------------------------------------------- Poisson, Binomial (issue 3)
+
+
+class Poisson(SlotDistribution):
+    """Poisson(rate): counts k = 0, 1, 2, ... with P(k) = rate^k e^-rate / k!.
+
+    Sampling is exact: Hörmann's transformed rejection with squeeze (PTRS) for rate >= 10,
+    inversion by sequential search below, all in float64 arithmetic for both dtypes (see
+    ``laws_discrete.h``). Samples are counts stored in the rate's floating dtype, like
+    ``torch.distributions.Poisson`` (float32 rounds counts above 2**24). Exact while the counts fit
+    the float64 integer grid (rate below ~2**52).
+
+    Args:
+        rate: the mean, >= 0 and finite (rate 0 gives 0). A tensor gives a batch of laws.
+
+    Example::
+
+        >>> d = Poisson(torch.tensor([0.5, 3.0, 100.0]))
+        >>> d.sample((4,), generator=torch.Generator().manual_seed(0)).shape
+        torch.Size([4, 3])
+    """
+
+    law = "poisson"
+    param_names = ("rate",)
+    arg_constraints = {"rate": constraints.nonnegative}
+    support = constraints.nonnegative_integer
+    has_rsample = False
+
+    def __init__(self, rate: Tensor | Number, validate_args: bool | None = None) -> None:
+        self._init_params((rate,), validate_args)
+
+    @property
+    def mean(self) -> Tensor:
+        return self.rate
+
+    @property
+    def mode(self) -> Tensor:
+        return self.rate.floor()
+
+    @property
+    def variance(self) -> Tensor:
+        return self.rate
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
+        rate, value = broadcast_all(self.rate, value)
+        return value.xlogy(rate) - rate - torch.lgamma(value + 1)
+
+
+class Binomial(SlotDistribution):
+    """Binomial(total_count, probs): successes in ``total_count`` independent trials of probability
+    ``probs`` (or ``logits``, log-odds, like ``torch.distributions.Binomial``).
+
+    Sampling is exact: Hörmann's BTRS for n min(p, 1 - p) >= 10, inversion by sequential search
+    below, with n - Binomial(n, 1 - p) for p > 1/2; float64 arithmetic for both dtypes (see
+    ``laws_discrete.h``). Samples are counts in the parameters' floating dtype.
+
+    Args:
+        total_count: number of trials, a non-negative integer (int or float tensor); exact in the
+            dtype of ``probs`` (float32 holds integers up to 2**24).
+        probs: success probability in [0, 1] (0 and 1 give 0 and total_count exactly).
+        logits: log-odds instead of ``probs`` (exactly one of the two); ``probs = sigmoid(logits)``.
+
+    Example::
+
+        >>> d = Binomial(100, torch.tensor([0.1, 0.5, 0.97]))
+        >>> d.sample((2,), generator=torch.Generator().manual_seed(0)).shape
+        torch.Size([2, 3])
+    """
+
+    law = "binomial"
+    param_names = ("total_count", "probs")
+    arg_constraints = {
+        "total_count": constraints.nonnegative_integer,
+        "probs": constraints.unit_interval,
+    }
+    has_rsample = False
+
+    def __init__(
+        self,
+        total_count: Tensor | Number = 1,
+        probs: Tensor | Number | None = None,
+        logits: Tensor | Number | None = None,
+        validate_args: bool | None = None,
+    ) -> None:
+        if (probs is None) == (logits is None):
+            raise ValueError("Binomial: give exactly one of probs or logits")
+        if logits is not None:
+            logits_t = torch.as_tensor(logits)
+            if not logits_t.is_floating_point():
+                logits_t = logits_t.to(torch.get_default_dtype())
+            if logits_t.numel() and bool(torch.isnan(logits_t).any()):
+                raise ValueError("logits must not be NaN")
+            probs = torch.sigmoid(logits_t)
+        probs_t = torch.as_tensor(probs)
+        if not probs_t.is_floating_point():
+            probs_t = probs_t.to(torch.get_default_dtype())
+        count = torch.as_tensor(total_count, device=probs_t.device)
+        count_f = count.to(probs_t.dtype)
+        if not count.is_floating_point() and count.numel() and bool((count_f.to(count.dtype) != count).any()):
+            raise ValueError(
+                f"total_count is not exactly representable in {probs_t.dtype}; use float64 probs"
+            )
+        self._init_params((count_f, probs_t), validate_args)
+
+    @constraints.dependent_property(is_discrete=True, event_dim=0)
+    def support(self) -> constraints.Constraint:
+        return constraints.integer_interval(0, self.total_count)
+
+    @property
+    def logits(self) -> Tensor:
+        return torch.log(self.probs) - torch.log1p(-self.probs)
+
+    @property
+    def mean(self) -> Tensor:
+        return self.total_count * self.probs
+
+    @property
+    def mode(self) -> Tensor:
+        return ((self.total_count + 1) * self.probs).floor().clamp(max=self.total_count)
+
+    @property
+    def variance(self) -> Tensor:
+        return self.total_count * self.probs * (1 - self.probs)
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
+        n, p, value = broadcast_all(self.total_count, self.probs, value)
+        log_choose = torch.lgamma(n + 1) - torch.lgamma(value + 1) - torch.lgamma(n - value + 1)
+        return log_choose + torch.xlogy(value, p) + torch.special.xlog1py(n - value, -p)
+
+
+__all__ += ["Poisson", "Binomial"]

@@ -1314,3 +1314,30 @@ __all__ += [
     "select_dedupe_op",
     "top_fraction_count",
 ]
+
+
+def _check_poisson(params: list[Tensor]) -> None:
+    (rate,) = params
+    # One fused test (one host sync) on the common path; the messages only when it fails.
+    if rate.numel() and bool((torch.isfinite(rate) & (rate >= 0)).all()):
+        return
+    _require(~torch.isnan(rate), "rate must not be NaN")
+    _require(torch.isfinite(rate), "rate must be finite")
+    _require(rate >= 0, "rate must be >= 0")
+
+
+def _check_binomial(params: list[Tensor]) -> None:
+    total_count, probs = params
+    ok = torch.isfinite(total_count) & (total_count >= 0) & (total_count == torch.floor(total_count))
+    if total_count.numel() and bool((ok & (probs >= 0) & (probs <= 1)).all()):
+        return
+    _require(~torch.isnan(total_count), "total_count must not be NaN")
+    _require(torch.isfinite(total_count), "total_count must be finite")
+    _require(total_count >= 0, "total_count must be >= 0")
+    _require(total_count == torch.floor(total_count), "total_count must be an integer")
+    _require(~torch.isnan(probs), "probs must not be NaN")
+    _require((probs >= 0) & (probs <= 1), "probs must be in [0, 1]")
+
+
+register_slot_law("poisson", ("rate",), _check_poisson)
+register_slot_law("binomial", ("total_count", "probs"), _check_binomial)

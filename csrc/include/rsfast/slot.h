@@ -79,6 +79,8 @@ enum SlotLaw : int {
   kSlotVonMises = 1,
   kSlotGamma = 2,
   kSlotBeta = 3,
+  kSlotPoisson = 4,
+  kSlotBinomial = 5,
 };
 
 constexpr int kSlotMaxParams = 4;

@@ -2,6 +2,7 @@
 // both drivers (csrc/cpu/slot.cpp, csrc/cuda/slot.cu) use. Adding a law: see
 // "How to add a law" in slot.h.
 #pragma once
+#include "rsfast/laws_discrete.h"
 #include "rsfast/laws_gamma.h"
 #include "rsfast/laws_truncnorm.h"
 #include "rsfast/laws_vonmises.h"
@@ -16,6 +17,12 @@ inline bool slot_dispatch(int law, F&& f) {
   switch (law) {
     case kSlotTruncatedNormal:
       f(TruncatedNormalLaw<T>{});
+      return true;
+    case kSlotPoisson:
+      f(PoissonLaw<T>{});
+      return true;
+    case kSlotBinomial:
+      f(BinomialLaw<T>{});
       return true;
     case kSlotVonMises:
       f(VonMisesLaw<T>{});

@@ -1,0 +1,17 @@
+"""Benchmarks of rsfast.distributions.Poisson and Binomial (see :mod:`rsfast.bench`): 1M float32
+samples per call against torch.poisson and torch.distributions.Binomial.sample, same thread count."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+CASES = ["poisson_rate3", "poisson_rate100", "binomial_n100_p0.3", "binomial_n10_p0.5"]
+
+
+@pytest.mark.parametrize("method", ["rsfast", "torch"])
+@pytest.mark.parametrize("case", CASES)
+def test_distributions_discrete(run_bench: Callable[[str, str], Any], case: str, method: str) -> None:
+    run_bench(case, method)
