@@ -133,38 +133,39 @@ class DemoConfig:
     """Sizes of the demo. The defaults are the full demo; :meth:`quick` a seconds-long smoke run."""
 
     seed: int = 0
-    digits: int = 3
+    digits: int = 2
     d_model: int = 64
     n_layers: int = 2
     n_heads: int = 4
-    labelled: int = 400  # SFT set
-    unlabelled: int = 4000  # RFT prompt pool
+    labelled: int = 600  # SFT set: a small labelled set the model half-memorises
+    unlabelled: int = 8000  # RFT prompt pool (answers used only by the verifier)
     held_out: int = 1000
-    sft_steps: int = 800
+    sft_steps: int = 600
     sft_batch: int = 64
-    sft_lr: float = 2e-3
-    rounds: int = 4
-    prompts_per_round: int = 1000
+    sft_lr: float = 3e-3
+    rounds: int = 3
+    prompts_per_round: int = 1500
     samples_per_prompt: int = 8
     temperature: float = 1.0
     rft_lr: float = 5e-4
     rft_epochs: int = 2
     rft_batch: int = 64
-    threads: int | None = None
+    threads: int | None = None  # torch.set_num_threads for the run; None: leave torch's setting
 
     @classmethod
     def quick(cls, **kw: Any) -> DemoConfig:
         base = cls(
             labelled=64,
-            unlabelled=128,
-            held_out=64,
-            sft_steps=30,
+            unlabelled=64,
+            held_out=32,
+            sft_steps=20,
             rounds=1,
-            prompts_per_round=32,
+            prompts_per_round=16,
             samples_per_prompt=4,
             rft_epochs=1,
             d_model=32,
             n_layers=1,
+            threads=1,
         )
         return replace(base, **kw)
 
@@ -197,8 +198,8 @@ def accuracy(model: nn.Module, task: AdditionTask, pairs: list, batch: int = 500
 
 
 def _sft(model: nn.Module, task: AdditionTask, pairs: list, cfg: DemoConfig, g: torch.Generator) -> float:
-    """Supervised training from scratch on the labelled pairs (cosine-decayed AdamW); returns the final
-    loss."""
+    """Supervised training from scratch on the labelled pairs (AdamW, 50 warm-up steps, then cosine decay
+    to 0); returns the last minibatch loss."""
     from .rft import completion_loss
 
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.sft_lr, weight_decay=0.01)
@@ -219,7 +220,7 @@ def _sft(model: nn.Module, task: AdditionTask, pairs: list, cfg: DemoConfig, g: 
         loss.backward()
         opt.step()
         sched.step()
-    return float(loss)
+    return float(loss.detach())
 
 
 def run_demo(cfg: DemoConfig, *, printer: Any = None) -> dict[str, Any]:
@@ -261,6 +262,7 @@ def run_demo(cfg: DemoConfig, *, printer: Any = None) -> dict[str, Any]:
         batch_size=cfg.rft_batch,
         base_data=[(task.prompt(a, b), task.answer(a, b)) for a, b in labelled],
         keep_records=False,
+        generation_batch_size=1024,
         generator=torch.Generator().manual_seed(cfg.seed + 1),
     )
     header = f"{'round':>5} {'pass@1':>7} {'pass@' + str(cfg.samples_per_prompt):>7} {'accepted':>8} "

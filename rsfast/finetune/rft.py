@@ -37,7 +37,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Union
 
 import torch
@@ -396,7 +396,6 @@ class RoundStats:
     sft_tokens: int
     generate_seconds: float = 0.0
     seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (pass_at_k keys become strings)."""
