@@ -10,6 +10,7 @@
 
 #include "rsfast/drivers.h"
 #include "rsfast/philox.h"
+#include "rsfast/select.h"
 
 #ifndef RSFAST_VERSION
 #define RSFAST_VERSION "dev"
@@ -81,6 +82,66 @@ py::tuple cuda_device_count() {
   return py::make_tuple(n, why);
 }
 
+// ---- group selection (rsfast.select) ----
+
+// Op codes of select_groups, shared with rsfast/_native.py (SELECT_OPS).
+enum SelectOp : int {
+  kBestOfN = 0,
+  kRso = 1,
+  kThresholdCount = 2,
+  kThresholdWrite = 3,
+  kTopFraction = 4,
+  kFilterGroups = 5
+};
+
+void select_groups(int op, int dtype, int64_t groups, int64_t n, uintptr_t offsets, uintptr_t values, int64_t k,
+                   double beta, uint64_t seed, uint32_t offset, double min_reward, int64_t max_per_group,
+                   int64_t count, uintptr_t out, uintptr_t counts, uintptr_t keep, uintptr_t scratch, int device,
+                   uintptr_t stream) {
+  if (op == kFilterGroups ? (dtype < kFloat32 || dtype > kSelectInt64) : (dtype != kFloat32 && dtype != kFloat64))
+    throw std::invalid_argument("rsfast._C.select_groups: bad dtype code");
+  if (groups < 0 || n < 0 || k < 0) throw std::invalid_argument("rsfast._C.select_groups: negative size");
+  const SelectArgs a{dtype, groups, n, static_cast<const int64_t*>(cptr(offsets)), cptr(values), k, beta, seed,
+                     offset, min_reward, max_per_group, count, static_cast<int64_t*>(mptr(out)),
+                     static_cast<int64_t*>(mptr(counts)), static_cast<uint8_t*>(mptr(keep)), mptr(scratch)};
+  py::gil_scoped_release nogil;
+  const bool cpu_side = device < 0;
+  switch (op) {
+    case kBestOfN: cpu_side ? cpu::select_best_of_n(a) : cuda::select_best_of_n(a, device, mptr(stream)); break;
+    case kRso: cpu_side ? cpu::select_rso(a) : cuda::select_rso(a, device, mptr(stream)); break;
+    case kThresholdCount:
+      cpu_side ? cpu::select_threshold_count(a) : cuda::select_threshold_count(a, device, mptr(stream));
+      break;
+    case kThresholdWrite:
+      cpu_side ? cpu::select_threshold_write(a) : cuda::select_threshold_write(a, device, mptr(stream));
+      break;
+    case kTopFraction:
+      cpu_side ? cpu::select_top_fraction(a) : cuda::select_top_fraction(a, device, mptr(stream));
+      break;
+    case kFilterGroups:
+      cpu_side ? cpu::select_filter_groups(a) : cuda::select_filter_groups(a, device, mptr(stream));
+      break;
+    default: throw std::invalid_argument("rsfast._C.select_groups: unknown op");
+  }
+}
+
+void select_dedupe(int64_t m, uintptr_t keys, uintptr_t groups, uintptr_t keep, uintptr_t table, int64_t table_size,
+                   int device, uintptr_t stream) {
+  if (m > 0 && (table_size < 2 * m || (table_size & (table_size - 1)) != 0))
+    throw std::invalid_argument("rsfast._C.select_dedupe: table_size must be a power of two >= 2 m");
+  const DedupeArgs a{m, static_cast<const int64_t*>(cptr(keys)), static_cast<const int64_t*>(cptr(groups)),
+                     static_cast<uint8_t*>(mptr(keep)), static_cast<uint64_t*>(mptr(table)), table_size};
+  py::gil_scoped_release nogil;
+  if (device < 0)
+    cpu::select_dedupe(a);
+  else
+    cuda::select_dedupe(a, device, mptr(stream));
+}
+
+int64_t select_scratch_bytes(int op, int64_t m, int dtype, int device) {
+  return device < 0 ? cpu::select_scratch_bytes(op, m, dtype) : cuda::select_scratch_bytes(op, m, dtype);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, mod) {
@@ -92,4 +153,7 @@ PYBIND11_MODULE(_C, mod) {
   mod.def("build_info", &build_info);
   mod.def("set_num_threads", &cpu::set_max_threads, "Threads of the CPU kernels (rsfast follows torch.get_num_threads()).");
   mod.def("cuda_device_count", &cuda_device_count);
+  mod.def("select_groups", &select_groups, "Group selection kernels (best_of_n, rso, threshold, top_fraction, filter_groups).");
+  mod.def("select_dedupe", &select_dedupe, "Keep the first occurrence of each (group, key).");
+  mod.def("select_scratch_bytes", &select_scratch_bytes);
 }

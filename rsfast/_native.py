@@ -151,3 +151,67 @@ def accept_compact_into(
         seed, offset, ptr(out), ptr(counts), ptr(max_log_ratio), ptr(scratch), device, stream,
     )  # fmt: skip
     return scratch
+
+
+# ---- group selection (rsfast.select) ----
+
+SELECT_OPS = {
+    "best_of_n": 0,
+    "rso": 1,
+    "threshold_count": 2,
+    "threshold_write": 3,
+    "top_fraction": 4,
+    "filter_groups": 5,
+}
+SELECT_DTYPE_CODES = {torch.float32: 0, torch.float64: 1, torch.int64: 2}
+SELECT_SCRATCH = {"rso": 0, "top_fraction": 1}
+
+
+def select_scratch(op: str, values: torch.Tensor) -> torch.Tensor:
+    """Scratch memory of a select kernel, allocated by torch on the values' device."""
+    device, _ = device_args(values)
+    need = _C.select_scratch_bytes(
+        SELECT_SCRATCH[op], values.numel(), SELECT_DTYPE_CODES[values.dtype], device
+    )
+    return torch.empty(max(int(need), 1), dtype=torch.uint8, device=values.device)
+
+
+def select_groups_into(
+    op: str,
+    values: torch.Tensor,
+    offsets: torch.Tensor | None,
+    *,
+    k: int = 0,
+    beta: float = 1.0,
+    seed: int = 0,
+    offset: int = 0,
+    min_reward: float = 0.0,
+    max_per_group: int = -1,
+    count: int = 0,
+    out: torch.Tensor | None = None,
+    counts: torch.Tensor | None = None,
+    keep: torch.Tensor | None = None,
+    scratch: torch.Tensor | None = None,
+) -> None:
+    """Run one group selection kernel on dense ``values`` [P, N] (offsets None) or flat values + offsets;
+    arguments already validated by :mod:`rsfast.ops`."""
+    device, stream = device_args(values)
+    if offsets is None:
+        groups, n = (values.shape[0], values.shape[1]) if values.dim() == 2 else (1, values.shape[0])
+    else:
+        groups, n = offsets.shape[0] - 1, 0
+    _C.select_groups(
+        SELECT_OPS[op], SELECT_DTYPE_CODES[values.dtype], groups, n, ptr(offsets), ptr(values), k,
+        float(beta),
+        seed, offset, float(min_reward), max_per_group, count, ptr(out), ptr(counts), ptr(keep), ptr(scratch),
+        device, stream,
+    )  # fmt: skip
+
+
+def select_dedupe_into(keys: torch.Tensor, groups: torch.Tensor, keep: torch.Tensor) -> None:
+    """keep[i] = first occurrence of (groups[i], keys[i]); the hash table is scratch allocated here."""
+    device, stream = device_args(keys)
+    m = keys.shape[0]
+    size = 1 << max(1, (2 * m - 1).bit_length())  # a power of two >= 2 m
+    table = torch.empty(size, dtype=torch.int64, device=keys.device)
+    _C.select_dedupe(m, ptr(keys), ptr(groups), ptr(keep), ptr(table), size, device, stream)

@@ -445,14 +445,30 @@ def rso_torch(
     offsets: Tensor | None = None,
     generator: torch.Generator | None = None,
 ) -> Tensor:
-    """The vectorised torch RSO with torch's own RNG (the benchmark baseline): same rounds as :func:`rso`,
-    one [P, W] batch of ``torch.rand`` per round."""
-
-    def uniforms(rnd: int, width: int) -> Tensor:
-        p = rewards.shape[0] if offsets is None else offsets.shape[0] - 1
-        return torch.rand((p, width), generator=generator, dtype=rewards.dtype, device=rewards.device)
-
-    return _rso_rounds(rewards, k, beta, offsets, uniforms)
+    """The vectorised torch RSO (the benchmark baseline): the paper's rounds for all groups at once, one
+    [P, W] batch of ``torch.rand`` and ``torch.exp`` per round, the round cut at k by a cumulative sum,
+    accepted indices scattered in acceptance order; stops when every group is done (one check per round)."""
+    vals, valid, _, _ = group_padded(rewards, offsets)
+    p, w = vals.shape
+    dev = vals.device
+    out = torch.full((p, k + 1), -1, dtype=torch.int64, device=dev)  # column k takes the rejected writes
+    count = torch.zeros((p, 1), dtype=torch.int64, device=dev)
+    remaining = valid.clone()
+    col = torch.arange(w, device=dev).expand(p, w)
+    dump = torch.full((p, w), k, dtype=torch.int64, device=dev)
+    for _ in range(min(k, w)):
+        rmax = torch.where(remaining, vals, -math.inf).amax(1, keepdim=True)
+        u = torch.rand((p, w), generator=generator, dtype=vals.dtype, device=dev)
+        # The clamp keeps exp out of the (slow) subnormal range; it decides nothing: exp(-80) < any u.
+        hit = remaining & (u < torch.exp(((vals - rmax) / beta).clamp_(min=-80.0)))
+        pos = count + torch.cumsum(hit, 1) - 1
+        take = hit & (pos < k)
+        out.scatter_(1, torch.where(take, pos, dump), col)
+        remaining &= ~take
+        count += take.sum(1, keepdim=True)
+        if not bool(((count < k) & remaining.any(1, keepdim=True)).any()):
+            break
+    return out[:, :k]
 
 
 def threshold(
@@ -467,12 +483,7 @@ def threshold(
     return flat[hit], hit.sum(1)
 
 
-def top_fraction_count(fraction: float, m: int) -> int:
-    """ceil(fraction * m), with a product within 1e-9 (relative) of an integer taken as that integer, so that
-    0.3 * 10 keeps 3 rows although the float product is 3.0000000000000004."""
-    x = fraction * m
-    r = round(x)
-    return int(r) if abs(x - r) <= 1e-9 * max(1.0, x) else math.ceil(x)
+top_fraction_count = ops.top_fraction_count
 
 
 def top_fraction(rewards: Tensor, fraction: float, offsets: Tensor | None = None) -> Tensor:

@@ -26,7 +26,7 @@ import math
 import torch
 from torch import Tensor
 
-from . import _reference
+from . import ops
 from ._random import check_generator, draw_seed
 
 __all__ = ["best_of_n", "rso", "threshold", "top_fraction", "filter_groups", "dedupe"]
@@ -47,54 +47,29 @@ def _check_int(value: object, name: str) -> int:
     return value
 
 
-def _check_offsets(offsets: object, m: int, device: torch.device) -> Tensor:
-    if not isinstance(offsets, Tensor):
-        raise TypeError(f"offsets must be a Tensor or None, got {type(offsets).__name__}")
-    if offsets.dtype != torch.int64 or offsets.dim() != 1 or offsets.shape[0] < 1:
-        raise ValueError(f"offsets must be int64 [P + 1], got {offsets.dtype} {tuple(offsets.shape)}")
-    if offsets.device != device:
-        raise ValueError(f"offsets is on {offsets.device} but the values are on {device}")
-    offsets = offsets.contiguous()
-    first, last = int(offsets[0]), int(offsets[-1])
-    if first != 0 or last != m:
-        raise ValueError(
-            f"offsets must start at 0 and end at {m} (the number of values), got {first} .. {last}"
-        )
-    if offsets.shape[0] > 1 and bool((offsets[1:] < offsets[:-1]).any()):
-        raise ValueError("offsets must be nondecreasing")
-    return offsets
-
-
 def _check_groups(
     values: object, offsets: object, name: str, *, floating: bool = True, flat_ok: bool = False
-) -> tuple[Tensor, Tensor | None, int]:
-    """Validate dense [P, N] or ragged [M] + offsets values; return (contiguous values, offsets, P)."""
+) -> tuple[Tensor, Tensor | None]:
+    """Type checks of dense [P, N] or ragged [M] + offsets values (shapes, values and NaN are checked by
+    the op); float16/bfloat16 widened to float32, bool and integer metrics to int64."""
     if not isinstance(values, Tensor):
         raise TypeError(f"{name} must be a Tensor, got {type(values).__name__}")
+    if offsets is not None and not isinstance(offsets, Tensor):
+        raise TypeError(f"offsets must be a Tensor or None, got {type(offsets).__name__}")
     if values.dtype in _WIDEN:
         values = values.float()
     if floating and values.dtype not in _FLOATS:
         raise ValueError(
             f"{name} must be float32 or float64 (float16/bfloat16 are widened), got {values.dtype}"
         )
-    if offsets is None and flat_ok and values.dim() == 1:
-        p = 1
-    elif offsets is None:
-        if values.dim() != 2:
-            raise ValueError(
-                f"{name} must be [P, N] (or flat [M] with offsets), got shape {tuple(values.shape)}"
-            )
-        p = values.shape[0]
-    else:
-        if values.dim() != 1:
-            raise ValueError(
-                f"{name} must be flat [M] when offsets are given, got shape {tuple(values.shape)}"
-            )
-        offsets = _check_offsets(offsets, values.shape[0], values.device)
-        p = offsets.shape[0] - 1
-    if values.is_floating_point() and bool(torch.isnan(values).any()):
-        raise ValueError(f"{name} contains NaN")
-    return values.contiguous(), offsets, p
+    if not floating:
+        if values.is_complex():
+            raise ValueError(f"{name} must be real or bool, got {values.dtype}")
+        if not values.is_floating_point():
+            values = values.to(torch.int64)
+    if offsets is None and not (values.dim() == 2 or (flat_ok and values.dim() == 1)):
+        raise ValueError(f"{name} must be [P, N] (or flat [M] with offsets), got shape {tuple(values.shape)}")
+    return values, offsets
 
 
 def best_of_n(rewards: Tensor, k: int = 1, *, offsets: Tensor | None = None) -> Tensor:
@@ -109,12 +84,8 @@ def best_of_n(rewards: Tensor, k: int = 1, *, offsets: Tensor | None = None) -> 
         index first). Ragged groups with fewer than k candidates are padded with -1.
     """
     k = _check_int(k, "k")
-    rewards, offsets, _ = _check_groups(rewards, offsets, "rewards")
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    if offsets is None and k > rewards.shape[1]:
-        raise ValueError(f"k must be <= N = {rewards.shape[1]} (candidates per group), got {k}")
-    return _reference.best_of_n(rewards, k, offsets)
+    rewards, offsets = _check_groups(rewards, offsets, "rewards")
+    return ops.select_best_of_n(rewards, offsets, k)
 
 
 def rso(
@@ -148,16 +119,14 @@ def rso(
     """
     k = _check_int(k, "k")
     beta = _check_real(beta, "beta")
-    rewards, offsets, _ = _check_groups(rewards, offsets, "rewards")
+    rewards, offsets = _check_groups(rewards, offsets, "rewards")
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    if offsets is None and k > rewards.shape[1]:
-        raise ValueError(f"k must be <= N = {rewards.shape[1]} (candidates per group), got {k}")
     if not (math.isfinite(beta) and beta > 0):
         raise ValueError(f"beta must be finite and > 0, got {beta}")
     check_generator(generator, rewards.device)
     seed = draw_seed(generator)
-    return _reference.rso(rewards, k, beta, seed, 0, offsets)
+    return ops.select_rso(rewards, offsets, k, beta, seed, 0)
 
 
 def threshold(
@@ -181,12 +150,12 @@ def threshold(
     min_reward = _check_real(min_reward, "min_reward")
     if max_per_group is not None:
         max_per_group = _check_int(max_per_group, "max_per_group")
-    rewards, offsets, _ = _check_groups(rewards, offsets, "rewards")
+    rewards, offsets = _check_groups(rewards, offsets, "rewards")
     if math.isnan(min_reward):
         raise ValueError("min_reward must not be NaN")
     if max_per_group is not None and max_per_group < 1:
         raise ValueError(f"max_per_group must be >= 1 or None, got {max_per_group}")
-    return _reference.threshold(rewards, min_reward, max_per_group, offsets)
+    return ops.select_threshold(rewards, offsets, min_reward, -1 if max_per_group is None else max_per_group)
 
 
 def top_fraction(rewards: Tensor, fraction: float, *, offsets: Tensor | None = None) -> Tensor:
@@ -204,10 +173,13 @@ def top_fraction(rewards: Tensor, fraction: float, *, offsets: Tensor | None = N
         int64 flat indices into ``rewards.reshape(-1)``, in increasing index order (not by reward).
     """
     fraction = _check_real(fraction, "fraction")
-    rewards, offsets, _ = _check_groups(rewards, offsets, "rewards", flat_ok=True)
+    rewards, offsets = _check_groups(rewards, offsets, "rewards", flat_ok=True)
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-    return _reference.top_fraction(rewards, fraction, offsets)
+    if offsets is not None:  # the rule ignores the groups; only their layout is checked
+        ops._check_layout(rewards, offsets, "rewards")
+        ops._check_layout_data(rewards, offsets, "rewards")
+    return ops.select_top_fraction(rewards, ops.top_fraction_count(fraction, rewards.numel()))
 
 
 def filter_groups(metric: Tensor, *, offsets: Tensor | None = None) -> Tensor:
@@ -221,10 +193,8 @@ def filter_groups(metric: Tensor, *, offsets: Tensor | None = None) -> Tensor:
         bool [P]: True where the group's metric takes at least two distinct values; groups of 0 or 1
         candidates are False (no contrast to learn from). -0.0 equals 0.0.
     """
-    if isinstance(metric, Tensor) and metric.is_complex():
-        raise ValueError(f"metric must be real or bool, got {metric.dtype}")
-    metric, offsets, _ = _check_groups(metric, offsets, "metric", floating=False)
-    return _reference.filter_groups(metric, offsets)
+    metric, offsets = _check_groups(metric, offsets, "metric", floating=False)
+    return ops.select_filter_groups(metric, offsets)
 
 
 def dedupe(keys: Tensor, groups: Tensor) -> Tensor:
@@ -240,10 +210,4 @@ def dedupe(keys: Tensor, groups: Tensor) -> Tensor:
     for name, t in (("keys", keys), ("groups", groups)):
         if not isinstance(t, Tensor):
             raise TypeError(f"{name} must be a Tensor, got {type(t).__name__}")
-        if t.dtype != torch.int64 or t.dim() != 1:
-            raise ValueError(f"{name} must be int64 [M], got {t.dtype} {tuple(t.shape)}")
-    if groups.shape != keys.shape:
-        raise ValueError(f"groups must have the shape of keys {tuple(keys.shape)}, got {tuple(groups.shape)}")
-    if groups.device != keys.device:
-        raise ValueError(f"groups is on {groups.device} but keys is on {keys.device}")
-    return _reference.dedupe(keys.contiguous(), groups.contiguous())
+    return ops.select_dedupe(keys, groups)

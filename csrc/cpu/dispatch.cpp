@@ -77,4 +77,47 @@ bool openmp() {
 #endif
 }
 
+// ---- group selection (select.cpp) ----
+
+#define RSFAST_SELECT_DECLS                          \
+  void select_best_of_n(const SelectArgs& args);      \
+  void select_rso(const SelectArgs& args);            \
+  void select_threshold_count(const SelectArgs& args); \
+  void select_threshold_write(const SelectArgs& args); \
+  void select_top_fraction(const SelectArgs& args);   \
+  void select_filter_groups(const SelectArgs& args);  \
+  void select_dedupe(const DedupeArgs& args);
+
+namespace base {
+RSFAST_SELECT_DECLS
+}  // namespace base
+#ifdef RSFAST_CPU_AVX2
+namespace avx2 {
+RSFAST_SELECT_DECLS
+}  // namespace avx2
+#endif
+#undef RSFAST_SELECT_DECLS
+
+#ifdef RSFAST_CPU_AVX2
+#define RSFAST_SELECT_DISPATCH(name, Args)            \
+  void name(const Args& args) {                       \
+    if (has_avx2()) return avx2::name(args);          \
+    base::name(args);                                 \
+  }
+#else
+#define RSFAST_SELECT_DISPATCH(name, Args) \
+  void name(const Args& args) { base::name(args); }
+#endif
+RSFAST_SELECT_DISPATCH(select_best_of_n, SelectArgs)
+RSFAST_SELECT_DISPATCH(select_rso, SelectArgs)
+RSFAST_SELECT_DISPATCH(select_threshold_count, SelectArgs)
+RSFAST_SELECT_DISPATCH(select_threshold_write, SelectArgs)
+RSFAST_SELECT_DISPATCH(select_top_fraction, SelectArgs)
+RSFAST_SELECT_DISPATCH(select_filter_groups, SelectArgs)
+RSFAST_SELECT_DISPATCH(select_dedupe, DedupeArgs)
+#undef RSFAST_SELECT_DISPATCH
+
+// The CPU drivers keep their small per-thread buffers themselves.
+int64_t select_scratch_bytes(int, int64_t, int) { return 1; }
+
 }  // namespace rsfast::cpu

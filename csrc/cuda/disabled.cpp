@@ -17,4 +17,13 @@ void propose(const ProposeArgs&, int, void*) { missing(); }
 void accept_compact(const AcceptArgs&, int, void*) { missing(); }
 int64_t accept_compact_scratch_bytes(int64_t) { missing(); }
 
+void select_best_of_n(const SelectArgs&, int, void*) { missing(); }
+void select_rso(const SelectArgs&, int, void*) { missing(); }
+void select_threshold_count(const SelectArgs&, int, void*) { missing(); }
+void select_threshold_write(const SelectArgs&, int, void*) { missing(); }
+void select_top_fraction(const SelectArgs&, int, void*) { missing(); }
+void select_filter_groups(const SelectArgs&, int, void*) { missing(); }
+void select_dedupe(const DedupeArgs&, int, void*) { missing(); }
+int64_t select_scratch_bytes(int, int64_t, int) { missing(); }
+
 }  // namespace rsfast::cuda

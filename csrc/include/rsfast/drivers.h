@@ -60,4 +60,59 @@ void accept_compact(const AcceptArgs& args, int device, void* stream);
 int64_t accept_compact_scratch_bytes(int64_t m);
 }  // namespace cuda
 
+// ---- group selection (rsfast.select; cores in select.h) ----
+
+struct SelectArgs {
+  int dtype;               // DType of values, or kSelectInt64 (filter_groups)
+  int64_t groups;          // P
+  int64_t n;               // dense: values per group (offsets == nullptr)
+  const int64_t* offsets;  // ragged: [P + 1], nondecreasing, or nullptr
+  const void* values;      // rewards / metric, [M] contiguous
+  int64_t k;               // best_of_n, rso: columns of out
+  double beta;             // rso
+  uint64_t seed;           // rso
+  uint32_t offset;         // rso
+  double min_reward;       // threshold
+  int64_t max_per_group;   // threshold, < 0: no cap
+  int64_t count;           // top_fraction: how many to keep
+  int64_t* out;            // best_of_n, rso: [P, k]; threshold: [S]; top_fraction: [count]
+  int64_t* counts;         // threshold: per-group counts (count pass) / starts (write pass), [P]
+  uint8_t* keep;           // filter_groups: [P]
+  void* scratch;           // select_scratch_bytes(op, ...) bytes
+};
+
+struct DedupeArgs {
+  int64_t m;
+  const int64_t* keys;    // [m]
+  const int64_t* groups;  // [m]
+  uint8_t* keep;          // [m] out
+  uint64_t* table;        // [table_size] scratch, table_size a power of two >= 2 m
+  int64_t table_size;
+};
+
+// Scratch ops (select_scratch_bytes).
+enum SelectScratchOp : int { kScratchRso = 0, kScratchTopFraction = 1 };
+
+namespace cpu {
+void select_best_of_n(const SelectArgs& args);
+void select_rso(const SelectArgs& args);
+void select_threshold_count(const SelectArgs& args);
+void select_threshold_write(const SelectArgs& args);
+void select_top_fraction(const SelectArgs& args);
+void select_filter_groups(const SelectArgs& args);
+void select_dedupe(const DedupeArgs& args);
+int64_t select_scratch_bytes(int op, int64_t m, int dtype);
+}  // namespace cpu
+
+namespace cuda {
+void select_best_of_n(const SelectArgs& args, int device, void* stream);
+void select_rso(const SelectArgs& args, int device, void* stream);
+void select_threshold_count(const SelectArgs& args, int device, void* stream);
+void select_threshold_write(const SelectArgs& args, int device, void* stream);
+void select_top_fraction(const SelectArgs& args, int device, void* stream);
+void select_filter_groups(const SelectArgs& args, int device, void* stream);
+void select_dedupe(const DedupeArgs& args, int device, void* stream);
+int64_t select_scratch_bytes(int op, int64_t m, int dtype);
+}  // namespace cuda
+
 }  // namespace rsfast
