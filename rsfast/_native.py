@@ -164,7 +164,7 @@ SELECT_OPS = {
     "filter_groups": 5,
 }
 SELECT_DTYPE_CODES = {torch.float32: 0, torch.float64: 1, torch.int64: 2}
-SELECT_SCRATCH = {"rso": 0, "top_fraction": 1}
+SELECT_SCRATCH = {"rso": 0, "top_fraction": 1, "best_of_n": 2}
 
 
 def select_scratch(op: str, values: torch.Tensor) -> torch.Tensor:

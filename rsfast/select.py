@@ -11,7 +11,8 @@ Candidate indices returned per group ([P, k] results) are positions within the g
 the flattened rewards (``rewards.reshape(-1)``). Where a ragged group has fewer than k candidates its row is
 padded with -1.
 
-Rewards are float32 or float64 (float16 and bfloat16 are widened to float32 exactly). NaN rewards raise
+Rewards are float32 or float64; float16, bfloat16, bool (a verifier's verdict) and 8/16-bit integers are
+widened to float32 and wider integers to float64 (exactly, up to 2**53). NaN rewards raise
 ValueError naming ``rewards`` (a reward model that returns NaN is broken; silently ranking or dropping such
 candidates would hide it); -inf and +inf are ordinary values (see :func:`rso` for what they do there).
 Checking for NaN and validating ``offsets`` reads the data once, which on CUDA costs one host
@@ -33,6 +34,7 @@ __all__ = ["best_of_n", "rso", "threshold", "top_fraction", "filter_groups", "de
 
 _FLOATS = (torch.float32, torch.float64)
 _WIDEN = (torch.float16, torch.bfloat16)
+_SMALL_INTS = (torch.bool, torch.uint8, torch.int8, torch.int16)
 
 
 def _check_real(value: object, name: str) -> float:
@@ -56,17 +58,20 @@ def _check_groups(
         raise TypeError(f"{name} must be a Tensor, got {type(values).__name__}")
     if offsets is not None and not isinstance(offsets, Tensor):
         raise TypeError(f"offsets must be a Tensor or None, got {type(offsets).__name__}")
+    values = values.detach()  # selection is not differentiable; rewards from a model may carry grad
+    if values.is_complex():
+        raise ValueError(f"{name} must be real or bool, got {values.dtype}")
     if values.dtype in _WIDEN:
         values = values.float()
+    elif not values.is_floating_point():
+        if not floating:
+            values = values.to(torch.int64)  # metrics compare exactly as integers
+        elif values.dtype in _SMALL_INTS:
+            values = values.float()  # exact
+        else:
+            values = values.double()  # exact up to 2**53
     if floating and values.dtype not in _FLOATS:
-        raise ValueError(
-            f"{name} must be float32 or float64 (float16/bfloat16 are widened), got {values.dtype}"
-        )
-    if not floating:
-        if values.is_complex():
-            raise ValueError(f"{name} must be real or bool, got {values.dtype}")
-        if not values.is_floating_point():
-            values = values.to(torch.int64)
+        raise ValueError(f"{name} must be a real or bool tensor, got {values.dtype}")
     if offsets is None and not (values.dim() == 2 or (flat_ok and values.dim() == 1)):
         raise ValueError(f"{name} must be [P, N] (or flat [M] with offsets), got shape {tuple(values.shape)}")
     return values, offsets

@@ -387,9 +387,15 @@ def test_baseline_and_avx2_builds_agree():
     assert json.loads(res.stdout.strip().splitlines()[-1]) == _digests()
 
 
-def test_half_precision_rewards_are_widened():
+def test_half_precision_bool_and_integer_rewards_are_widened():
     r = dense_rewards(20, 9, torch.float32, ties=True)
     assert torch.equal(select.best_of_n(r.half(), 3), select.best_of_n(r, 3))
+    verdict = r > 0
+    assert torch.equal(select.best_of_n(verdict, 2), select.best_of_n(verdict.float(), 2))
+    got, want = select.threshold(verdict, 1), select.threshold(verdict.float(), 1)
+    assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+    big = (r * 2**40).long()
+    assert torch.equal(select.best_of_n(big, 4), select.best_of_n(big.double(), 4))
     assert torch.equal(
         select.rso(r.bfloat16(), 3, 1.0, generator=gen(1)), select.rso(r, 3, 1.0, generator=gen(1))
     )
@@ -422,13 +428,14 @@ BAD = [
     (lambda: select.best_of_n(torch.zeros(3), 1), ValueError, "rewards must be"),
     (lambda: select.best_of_n(torch.zeros(2, 3, 4), 1), ValueError, "rewards must be"),
     (
-        lambda: select.best_of_n(torch.zeros(2, 3, dtype=torch.int64), 1),
+        lambda: select.best_of_n(torch.zeros(2, 3, dtype=torch.complex64), 1),
         ValueError,
-        "rewards must be float32",
+        "rewards must be real",
     ),
     (lambda: select.rso(R2, 1, 0.0), ValueError, "beta must be finite and > 0"),
     (lambda: select.rso(R2, 1, -1.0), ValueError, "beta must be finite and > 0"),
     (lambda: select.rso(R2, 1, math.inf), ValueError, "beta must be finite and > 0"),
+    (lambda: select.rso(torch.zeros(1, 2**17), 2**17, 1.0), ValueError, "2\\*\\*32 Philox blocks"),
     (lambda: select.rso(R2, 1, math.nan), ValueError, "beta must be finite and > 0"),
     (lambda: select.rso(R2, 1, "1"), TypeError, "beta must be a float"),
     (lambda: select.rso(R2, 1, 1.0, generator=1), TypeError, "generator"),
@@ -544,3 +551,28 @@ def test_all_ops_exist_on_every_layer():
     assert sorted(select.__all__) == sorted(
         ["best_of_n", "rso", "threshold", "top_fraction", "filter_groups", "dedupe"]
     )
+
+
+def _selection_round(logits: torch.Tensor, offsets: torch.Tensor):
+    rewards = torch.tanh(logits) * 2.0  # a reward model in torch
+    flat = rewards.reshape(-1)
+    return (
+        select.best_of_n(rewards, 3),
+        ops.select_rso(rewards, None, 4, 0.5, SEED, 1),
+        ops.select_rso(flat, offsets, 2, 1.5, SEED, 2),
+        select.top_fraction(rewards, 0.1),
+        select.filter_groups((rewards > 1.0).float()),
+        select.dedupe((logits * 3).round().long().reshape(-1), offsets[:-1].repeat_interleave(9)),
+        *select.threshold(rewards, 0.5, max_per_group=2),
+    )
+
+
+@pytest.mark.timeout(240)
+def test_compile_fullgraph_matches_eager():
+    logits = torch.randn(40, 9, generator=gen(5))
+    offsets = torch.arange(0, 361, 9)
+    eager = _selection_round(logits, offsets)
+    torch._dynamo.reset()
+    compiled = torch.compile(_selection_round, fullgraph=True, backend="aot_eager")(logits, offsets)
+    for a, b in zip(eager, compiled):
+        assert torch.equal(a, b)

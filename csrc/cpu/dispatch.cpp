@@ -117,7 +117,13 @@ RSFAST_SELECT_DISPATCH(select_filter_groups, SelectArgs)
 RSFAST_SELECT_DISPATCH(select_dedupe, DedupeArgs)
 #undef RSFAST_SELECT_DISPATCH
 
-// The CPU drivers keep their small per-thread buffers themselves.
-int64_t select_scratch_bytes(int, int64_t, int) { return 1; }
+// top_fraction: two arrays of order keys; best_of_n (k > 32): an index per
+// value. Per-thread buffers of one group (rso) and per-chunk counts are kept
+// by the drivers themselves.
+int64_t select_scratch_bytes(int op, int64_t m, int) {
+  if (op == kScratchTopFraction) return 64 + 2 * m * 8;  // room for 64-bit keys (float64)
+  if (op == kScratchBestOfN) return 64 + 8 * m;
+  return 1;
+}
 
 }  // namespace rsfast::cpu

@@ -118,11 +118,12 @@ void best_of_n_run(const SelectArgs& a) {
       }
       std::copy(top, top + kk, out);
     } else if (kk > 0) {
-      std::vector<int64_t> idx((size_t)n);
-      for (int64_t c = 0; c < n; ++c) idx[(size_t)c] = c;
-      std::partial_sort(idx.begin(), idx.begin() + kk, idx.end(),
+      // The group's slice of the torch-allocated index scratch (select_scratch_bytes).
+      int64_t* idx = static_cast<int64_t*>(a.scratch) + L.begin(g);
+      for (int64_t c = 0; c < n; ++c) idx[c] = c;
+      std::partial_sort(idx, idx + kk, idx + n,
                         [v](int64_t x, int64_t y) { return ranks_before(v[x], x, v[y], y); });
-      std::copy(idx.begin(), idx.begin() + kk, out);
+      std::copy(idx, idx + kk, out);
     }
     for (int64_t j = std::max<int64_t>(kk, 0); j < k; ++j) out[j] = -1;
   });
@@ -214,9 +215,12 @@ inline uint32_t rso_decide(const float* __restrict rc, const float* __restrict u
   return bits;
 }
 inline uint32_t rso_decide(const double* __restrict rc, const double* __restrict u, double rmax, double beta) {
-  uint32_t bits = 0;
+  uint64_t acc[kRsoWidth];
+#pragma omp simd
   for (int j = 0; j < kRsoWidth; ++j)
-    if (rso_accept(rc[j], rmax, rso_prob(rc[j], rmax, beta), u[j])) bits |= 1u << j;
+    acc[j] = (uint64_t)(rc[j] == rmax) | (uint64_t)(u[j] < rso_prob(rc[j], rmax, beta));
+  uint32_t bits = 0;
+  for (int j = 0; j < kRsoWidth; ++j) bits |= (uint32_t)acc[j] << j;
   return bits;
 }
 
@@ -313,16 +317,18 @@ void top_fraction_run(const SelectArgs& a) {
   const int64_t m = a.groups * a.n;  // the batch, flattened (offsets ignored)
   const int64_t nchunks = (m + kTopChunk - 1) / kTopChunk;
   const int nt = threads_for(m);
-  std::vector<K> keys((size_t)m), sel((size_t)m);
+  // Two arrays of keys in the torch-allocated scratch (select_scratch_bytes).
+  K* keys = reinterpret_cast<K*>((reinterpret_cast<uintptr_t>(a.scratch) + 63) & ~uintptr_t(63));
+  K* sel = keys + m;
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
   for (int64_t c = 0; c < nchunks; ++c) {
     const int64_t end = std::min(m, (c + 1) * kTopChunk);
-    for (int64_t i = c * kTopChunk; i < end; ++i) keys[(size_t)i] = sel[(size_t)i] = order_key(v[i]);
+    for (int64_t i = c * kTopChunk; i < end; ++i) keys[i] = sel[i] = order_key(v[i]);
   }
   // The key of the count-th largest value (a selection, O(m)); its value does not depend on how
   // nth_element orders the rest.
-  std::nth_element(sel.begin(), sel.begin() + (a.count - 1), sel.end(), std::greater<K>());
-  const K pivot = sel[(size_t)(a.count - 1)];
+  std::nth_element(sel, sel + (a.count - 1), sel + m, std::greater<K>());
+  const K pivot = sel[a.count - 1];
   // Take every larger key and the first `want` equal ones in index order: per-chunk counts, combined
   // in chunk order, then each chunk writes its part.
   std::vector<int64_t> gt((size_t)nchunks), eq((size_t)nchunks);
@@ -331,8 +337,8 @@ void top_fraction_run(const SelectArgs& a) {
     int64_t g = 0, e = 0;
     const int64_t end = std::min(m, (c + 1) * kTopChunk);
     for (int64_t i = c * kTopChunk; i < end; ++i) {
-      g += keys[(size_t)i] > pivot;
-      e += keys[(size_t)i] == pivot;
+      g += keys[i] > pivot;
+      e += keys[i] == pivot;
     }
     gt[(size_t)c] = g;
     eq[(size_t)c] = e;
@@ -354,7 +360,7 @@ void top_fraction_run(const SelectArgs& a) {
     int64_t q = pos[(size_t)c], te = take_eq[(size_t)c];
     const int64_t end = std::min(m, (c + 1) * kTopChunk);
     for (int64_t i = c * kTopChunk; i < end; ++i) {
-      const K key = keys[(size_t)i];
+      const K key = keys[i];
       if (key > pivot || (key == pivot && te > 0)) {
         te -= key == pivot;
         a.out[q++] = i;

@@ -409,6 +409,7 @@ void select_dedupe(const DedupeArgs& a, int device, void* stream) {
 
 int64_t select_scratch_bytes(int op, int64_t m, int dtype) {
   if (op == kScratchRso) return std::max<int64_t>(m, 1);  // one taken flag per candidate
+  if (op == kScratchBestOfN) return 1;                   // no scratch
   if (op == kScratchTopFraction) {
     if (m > INT_MAX) throw std::invalid_argument("rsfast CUDA top_fraction: more than 2^31 - 1 rewards");
     return dtype == kFloat32 ? top_fraction_scratch<float>(m) : top_fraction_scratch<double>(m);

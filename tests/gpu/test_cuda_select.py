@@ -1,8 +1,7 @@
 """CUDA select kernels (csrc/cuda/select.cu) against the CPU kernels: the same results, bit for bit.
 
-Skipped unless torch sees a CUDA device and rsfast was built with usable CUDA kernels. RSO in float32
-runs the same arithmetic as the CPU (--fmad=false, select_expf); float64 uses the device exp (within
-1 ulp of glibc's), so a decision could in principle differ, with probability ~1e-16 per candidate.
+Skipped unless torch sees a CUDA device and rsfast was built with usable CUDA kernels. RSO runs the same
+arithmetic as the CPU in both dtypes (--fmad=false, select_expf / select_exp, IEEE division).
 """
 
 from __future__ import annotations

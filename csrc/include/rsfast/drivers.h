@@ -91,7 +91,7 @@ struct DedupeArgs {
 };
 
 // Scratch ops (select_scratch_bytes).
-enum SelectScratchOp : int { kScratchRso = 0, kScratchTopFraction = 1 };
+enum SelectScratchOp : int { kScratchRso = 0, kScratchTopFraction = 1, kScratchBestOfN = 2 };
 
 namespace cpu {
 void select_best_of_n(const SelectArgs& args);
