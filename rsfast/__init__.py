@@ -29,3 +29,7 @@ __all__ = [
 from . import select  # noqa: E402
 
 __all__ += ["select"]
+
+from . import finetune  # noqa: E402
+
+__all__ += ["finetune"]
