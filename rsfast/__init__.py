@@ -1,10 +1,11 @@
-"""rsfast: fast exact rejection sampling for PyTorch on CPU and CUDA."""
+"""rsfast: fast exact rejection sampling for PyTorch on CPU and CUDA, and the rejection-sampling
+fine-tuning strategies built on it (:mod:`rsfast.finetune`)."""
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import distributions, ops, proposals  # noqa: E402
+from . import distributions, finetune, ops, proposals, select, targets  # noqa: E402
 from ._native import build_info  # noqa: E402
 from .compact_rows import accept_compact_rows  # noqa: E402
 from .ops import perturb_  # noqa: E402
@@ -22,23 +23,14 @@ __all__ = [
     "ops",
     "distributions",
     "proposals",
+    "targets",
+    "select",
+    "finetune",
     "sample",
     "estimate_log_M",
     "SampleResult",
     "SamplingError",
     "OverweightWarning",
     "accept_compact_rows",
+    "perturb_",
 ]
-__all__ += ["perturb_"]
-
-from . import finetune  # noqa: E402
-
-__all__ += ["finetune"]
-
-from . import targets  # noqa: E402
-
-__all__ += ["targets"]
-
-from . import select  # noqa: E402
-
-__all__ += ["select"]

@@ -52,6 +52,15 @@ DEMOS["proposal"] = (
 )
 
 
+def _demo_rft(json_output: bool) -> int:
+    from .finetune._demo_rft import run
+
+    return run(json_output)
+
+
+DEMOS["rft"] = ("rejection-sampling fine-tuning (RFT) of a tiny transformer on 2-digit addition", _demo_rft)
+
+
 def _format_value(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"

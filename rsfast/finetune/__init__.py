@@ -1,9 +1,17 @@
-"""Fine-tuning strategies built on rsfast's kernels (design §1): one module per idea."""
+"""Fine-tuning strategies built on rsfast's kernels (design §1), one module per idea:
+
+- :mod:`.rft`: generate by a model, score, select, fine-tune on the accepted (RFT, best-of-n, RSO,
+  RAFT, ReST-EM) — :class:`RejectionSamplingFineTuner`;
+- :mod:`.proposal`: tune the proposal q toward the target p — :class:`ProposalTuner`;
+- :mod:`.perturbation`: accept/reject parameter perturbations — :class:`PerturbationTuner`;
+- :mod:`.batch`: accept training examples in a batch by a ratio — :class:`BatchRejection`, :func:`freeze`.
+"""
 
 from .batch import BatchRejection, Selection
 from .freeze import freeze
 from .perturbation import PerturbationStep, PerturbationTuner
 from .proposal import ModeCollapseWarning, ProposalMetrics, ProposalTuner, TuningReport
+from .rft import RejectionSamplingFineTuner, RoundStats, write_jsonl
 
 __all__ = [
     "BatchRejection",
@@ -12,7 +20,10 @@ __all__ = [
     "PerturbationTuner",
     "ProposalMetrics",
     "ProposalTuner",
+    "RejectionSamplingFineTuner",
+    "RoundStats",
     "Selection",
     "TuningReport",
     "freeze",
+    "write_jsonl",
 ]
