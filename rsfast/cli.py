@@ -14,51 +14,35 @@ from typing import Any
 
 __all__ = ["main", "build_parser", "DEMOS"]
 
+#: Demos of ``rsfast demo NAME``: name -> (one-line description, module under rsfast.finetune). Each
+#: module has ``run(json_output: bool) -> int`` (exit status); ``RSFAST_DEMO_QUICK=1`` makes them short.
+_DEMO_MODULES: dict[str, tuple[str, str]] = {
+    "rft": ("rejection-sampling fine-tuning (RFT) of a tiny transformer on 2-digit addition", "demo_rft"),
+    "proposal": (
+        "ProposalTuner: tune a broad mixture proposal to a ring of 6 modes; acceptance before/after",
+        "demo_proposal",
+    ),
+    "perturb": ("fine-tune a small MLP without gradients (PerturbationTuner)", "demo_perturb"),
+    "batch": (
+        "covariate shift: a frozen-backbone head fine-tuned plainly vs with density-ratio batch rejection",
+        "demo_batch",
+    ),
+}
+
+
+def _demo_runner(module: str) -> Callable[[bool], int]:
+    def run(json_output: bool) -> int:
+        import importlib
+
+        return importlib.import_module(f"rsfast.finetune.{module}").run(json_output)
+
+    return run
+
+
 #: Demos of ``rsfast demo NAME``: name -> (one-line description, ``run(json_output) -> exit status``).
-#: Empty in this version; each fine-tuning strategy adds one.
-DEMOS: dict[str, tuple[str, Callable[[bool], int]]] = {}
-
-
-def _demo_perturb(json_output: bool) -> int:
-    from .finetune.demo_perturb import run
-
-    return run(json_output)
-
-
-DEMOS["perturb"] = ("fine-tune a small MLP without gradients (PerturbationTuner)", _demo_perturb)
-
-
-def _demo_batch(json_output: bool) -> int:
-    from .finetune.batch_demo import run
-
-    return run(json_output)
-
-
-DEMOS["batch"] = (
-    "covariate shift: a frozen-backbone head fine-tuned plainly vs with density-ratio batch rejection",
-    _demo_batch,
-)
-
-
-def _demo_proposal(json_output: bool) -> int:
-    from .finetune.proposal_demo import run
-
-    return run(json_output)
-
-
-DEMOS["proposal"] = (
-    "ProposalTuner: tune a broad mixture proposal to a ring of 6 modes; acceptance before/after",
-    _demo_proposal,
-)
-
-
-def _demo_rft(json_output: bool) -> int:
-    from .finetune._demo_rft import run
-
-    return run(json_output)
-
-
-DEMOS["rft"] = ("rejection-sampling fine-tuning (RFT) of a tiny transformer on 2-digit addition", _demo_rft)
+DEMOS: dict[str, tuple[str, Callable[[bool], int]]] = {
+    name: (description, _demo_runner(module)) for name, (description, module) in _DEMO_MODULES.items()
+}
 
 
 def _format_value(value: Any) -> str:

@@ -16,7 +16,7 @@ from torch import nn
 
 from rsfast import cli
 from rsfast.finetune import BatchRejection, Selection, freeze
-from rsfast.finetune.batch_demo import run_demo
+from rsfast.finetune.demo_batch import run_demo
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -17,7 +17,7 @@ from _helpers import ALPHA, chisq_p, gen, ks_p
 import rsfast
 from rsfast import cli, ops
 from rsfast.finetune import ModeCollapseWarning, ProposalMetrics, ProposalTuner, TuningReport
-from rsfast.finetune import proposal_demo as demo
+from rsfast.finetune import demo_proposal as demo
 from rsfast.finetune.proposal import DefensiveMixture
 from rsfast.proposals import MixtureNormal, Normal, Proposal
 

@@ -17,7 +17,7 @@ from torch import nn
 
 import rsfast.select as select
 from rsfast.finetune import RejectionSamplingFineTuner, RoundStats, write_jsonl
-from rsfast.finetune._demo_rft import QUICK_ENV, AdditionTask, TinyCausalLM
+from rsfast.finetune.demo_rft import QUICK_ENV, AdditionTask, TinyCausalLM
 from rsfast.finetune.rft import SELECTION_RULES, completion_loss, sample_completions, token_hash
 
 ROOT = TESTS_DIR.parent
