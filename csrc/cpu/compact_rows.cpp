@@ -130,6 +130,8 @@ void accept_compact_rows_gather(const GatherRowsArgs& a) {
   const int64_t nchunks = rows_chunks(a.m);
   const int64_t count = s.chunk_offsets[nchunks];
   const int nt = threads_for(a.m);
+  for (int i = 0; i < a.ntensors; ++i)
+    if (a.row_bytes[i] > 0) advise_huge_pages(a.dst[i], a.capacity * a.row_bytes[i]);
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 4)
   for (int64_t c = 0; c < nchunks; ++c) {
     const int64_t begin = c * kRowsChunk;

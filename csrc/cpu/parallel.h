@@ -7,6 +7,9 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 
 // The CPU kernels are compiled once per instruction set (CMakeLists.txt:
 // baseline, and AVX2 on x86-64) into rsfast::cpu::RSFAST_CPU_ISA;
@@ -44,6 +47,25 @@ inline void for_each_piece(int64_t begin, int64_t end, F&& f) {
     f(begin, (uint32_t)((uint64_t)begin >> 32), (uint32_t)(limit - begin));
     begin = limit;
   }
+}
+
+// Ask the OS to back the 2 MiB-aligned interior of a large output buffer with
+// transparent huge pages before the kernel first writes it. A fresh tensor of
+// tens of MB (glibc serves it by mmap) otherwise costs one page fault per 4 KiB
+// on first touch, which takes longer than the copy itself; with huge pages it
+// is one fault per 2 MiB. Advice only: the memory stays torch's, contents and
+// results are unchanged, errors (no THP, an old kernel) are ignored.
+inline void advise_huge_pages(void* data, int64_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr uintptr_t kHuge = uintptr_t(1) << 21;
+  if (bytes < int64_t(4 * kHuge)) return;
+  const uintptr_t p = reinterpret_cast<uintptr_t>(data);
+  const uintptr_t lo = (p + kHuge - 1) & ~(kHuge - 1), hi = (p + (uintptr_t)bytes) & ~(kHuge - 1);
+  if (hi > lo) (void)madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
+#else
+  (void)data;
+  (void)bytes;
+#endif
 }
 
 }  // namespace rsfast::cpu
