@@ -13,12 +13,10 @@
 #include <vector>
 
 #include "parallel.h"
+#include "philox_lanes.h"
 #include "rsfast/drivers.h"
 #include "rsfast/fused.h"
 
-#if defined(__AVX2__)
-#include <immintrin.h>
-#endif
 
 namespace rsfast::cpu::RSFAST_CPU_ISA {
 namespace {
@@ -34,26 +32,12 @@ constexpr int64_t kFusedParallelMinRows = 2048;
 inline void philox_lanes_ctr(uint32_t k0, uint32_t k1, const uint32_t* c0in, const uint32_t* c1in,
                              const uint32_t* c2in, uint32_t c3in, uint32_t* __restrict out) {
 #if defined(__AVX2__)
-  const __m256i m0 = _mm256_set1_epi32((int)kPhiloxM0), m1 = _mm256_set1_epi32((int)kPhiloxM1);
   for (int g = 0; g < (int)W; g += 8) {
     __m256i c0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c0in + g));
     __m256i c1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c1in + g));
     __m256i c2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c2in + g));
     __m256i c3 = _mm256_set1_epi32((int)c3in);
-    for (uint32_t r = 0; r < 10; ++r) {
-      const __m256i key0 = _mm256_set1_epi32((int)(k0 + r * kPhiloxW0));
-      const __m256i key1 = _mm256_set1_epi32((int)(k1 + r * kPhiloxW1));
-      const __m256i e0 = _mm256_mul_epu32(c0, m0), o0 = _mm256_mul_epu32(_mm256_srli_epi64(c0, 32), m0);
-      const __m256i e1 = _mm256_mul_epu32(c2, m1), o1 = _mm256_mul_epu32(_mm256_srli_epi64(c2, 32), m1);
-      const __m256i lo_0 = _mm256_blend_epi32(e0, _mm256_slli_epi64(o0, 32), 0xAA);
-      const __m256i hi_0 = _mm256_blend_epi32(_mm256_srli_epi64(e0, 32), o0, 0xAA);
-      const __m256i lo_1 = _mm256_blend_epi32(e1, _mm256_slli_epi64(o1, 32), 0xAA);
-      const __m256i hi_1 = _mm256_blend_epi32(_mm256_srli_epi64(e1, 32), o1, 0xAA);
-      c0 = _mm256_xor_si256(_mm256_xor_si256(hi_1, c1), key0);
-      c1 = lo_1;
-      c2 = _mm256_xor_si256(_mm256_xor_si256(hi_0, c3), key1);
-      c3 = lo_0;
-    }
+    philox8_rounds(c0, c1, c2, c3, k0, k1);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 0 * W + g), c0);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 1 * W + g), c1);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 2 * W + g), c2);

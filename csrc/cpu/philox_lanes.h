@@ -14,36 +14,45 @@
 
 namespace rsfast::cpu {
 
+#if defined(__AVX2__)
+// The ten Philox4x32-10 rounds on 8 streams at once, in place: counter words
+// (c0, c1, c2, c3) in, output words out, under key (k0, k1).
+// _mm256_mul_epu32 multiplies the even 32-bit lanes into 64-bit products; the
+// odd lanes are shifted down and multiplied apart, then hi and lo words are
+// blended back into lane order.
+inline void philox8_rounds(__m256i& c0, __m256i& c1, __m256i& c2, __m256i& c3, uint32_t k0, uint32_t k1) {
+  const __m256i m0 = _mm256_set1_epi32((int)kPhiloxM0), m1 = _mm256_set1_epi32((int)kPhiloxM1);
+  for (uint32_t r = 0; r < 10; ++r) {
+    const __m256i key0 = _mm256_set1_epi32((int)(k0 + r * kPhiloxW0));
+    const __m256i key1 = _mm256_set1_epi32((int)(k1 + r * kPhiloxW1));
+    const __m256i e0 = _mm256_mul_epu32(c0, m0), o0 = _mm256_mul_epu32(_mm256_srli_epi64(c0, 32), m0);
+    const __m256i e1 = _mm256_mul_epu32(c2, m1), o1 = _mm256_mul_epu32(_mm256_srli_epi64(c2, 32), m1);
+    const __m256i lo_0 = _mm256_blend_epi32(e0, _mm256_slli_epi64(o0, 32), 0xAA);
+    const __m256i hi_0 = _mm256_blend_epi32(_mm256_srli_epi64(e0, 32), o0, 0xAA);
+    const __m256i lo_1 = _mm256_blend_epi32(e1, _mm256_slli_epi64(o1, 32), 0xAA);
+    const __m256i hi_1 = _mm256_blend_epi32(_mm256_srli_epi64(e1, 32), o1, 0xAA);
+    c0 = _mm256_xor_si256(_mm256_xor_si256(hi_1, c1), key0);
+    c1 = lo_1;
+    c2 = _mm256_xor_si256(_mm256_xor_si256(hi_0, c3), key1);
+    c3 = lo_0;
+  }
+}
+#endif
+
 // words[k][l] = word k of Philox block `block` of stream (hi << 32) + lo0 + l,
 // at op offset `offset`, under key (k0, k1). lo0 + l must not wrap.
 inline void philox_lanes(uint32_t k0, uint32_t k1, uint32_t lo0, uint32_t hi, uint32_t offset, uint32_t block,
                          uint32_t (&words)[4][kLanes]) {
 #if defined(__AVX2__)
-  // 8 streams per register. _mm256_mul_epu32 multiplies the even 32-bit lanes
-  // into 64-bit products; the odd lanes are shifted down and multiplied apart,
-  // then hi and lo words are blended back into lane order.
+  // 8 streams per register.
   static_assert(kLanes % 8 == 0, "kLanes must be a multiple of 8");
-  const __m256i m0 = _mm256_set1_epi32((int)kPhiloxM0), m1 = _mm256_set1_epi32((int)kPhiloxM1);
   for (int g = 0; g < (int)kLanes; g += 8) {
     __m256i c0 = _mm256_set1_epi32((int)block);
     __m256i c1 =
         _mm256_add_epi32(_mm256_set1_epi32((int)(lo0 + (uint32_t)g)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     __m256i c2 = _mm256_set1_epi32((int)hi);
     __m256i c3 = _mm256_set1_epi32((int)offset);
-    for (uint32_t r = 0; r < 10; ++r) {
-      const __m256i key0 = _mm256_set1_epi32((int)(k0 + r * kPhiloxW0));
-      const __m256i key1 = _mm256_set1_epi32((int)(k1 + r * kPhiloxW1));
-      const __m256i e0 = _mm256_mul_epu32(c0, m0), o0 = _mm256_mul_epu32(_mm256_srli_epi64(c0, 32), m0);
-      const __m256i e1 = _mm256_mul_epu32(c2, m1), o1 = _mm256_mul_epu32(_mm256_srli_epi64(c2, 32), m1);
-      const __m256i lo_0 = _mm256_blend_epi32(e0, _mm256_slli_epi64(o0, 32), 0xAA);
-      const __m256i hi_0 = _mm256_blend_epi32(_mm256_srli_epi64(e0, 32), o0, 0xAA);
-      const __m256i lo_1 = _mm256_blend_epi32(e1, _mm256_slli_epi64(o1, 32), 0xAA);
-      const __m256i hi_1 = _mm256_blend_epi32(_mm256_srli_epi64(e1, 32), o1, 0xAA);
-      c0 = _mm256_xor_si256(_mm256_xor_si256(hi_1, c1), key0);
-      c1 = lo_1;
-      c2 = _mm256_xor_si256(_mm256_xor_si256(hi_0, c3), key1);
-      c3 = lo_0;
-    }
+    philox8_rounds(c0, c1, c2, c3, k0, k1);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(&words[0][g]), c0);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(&words[1][g]), c1);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(&words[2][g]), c2);
