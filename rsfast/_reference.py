@@ -549,7 +549,7 @@ def sqrtf(x: Tensor) -> Tensor:
 
 
 def fast_expf(x: Tensor) -> Tensor:
-    """Twin of fast_expf (slot.h), float32."""
+    """Twin of fast_expf (fastmath.h), float32, bit for bit."""
     x = x.clamp(-103.9, 88.72)
     n = (x * 1.44269504088896341 + torch.where(x >= 0, 0.5, -0.5).to(torch.float32)).to(torch.int32)
     nf = n.to(torch.float32)
@@ -910,38 +910,6 @@ def best_of_n(rewards: Tensor, k: int, offsets: Tensor | None = None) -> Tensor:
     return out
 
 
-def _f32_scalar(v: float) -> Tensor:
-    return torch.tensor(v, dtype=_F32)
-
-
-# Cephes expf coefficients; the kernel (select.h, select_expf) runs the same float32 operations in the
-# same order, so both give the same bits.
-_EXPF_POLY = (
-    1.9875691500e-4,
-    1.3981999507e-3,
-    8.3334519073e-3,
-    4.1665795894e-2,
-    1.6666665459e-1,
-    5.0000001201e-1,
-)
-
-
-def select_expf(x: Tensor) -> Tensor:
-    """exp(x) in float32 for x in [-18, 0], bit-identical to the kernels' ``select_expf``."""
-    dev = x.device
-    t = x * _f32_scalar(1.44269504088896341).to(dev)
-    n = torch.trunc(t - _f32_scalar(0.5).to(dev))
-    r = x - n * _f32_scalar(0.693359375).to(dev)
-    r = r - n * _f32_scalar(-2.12194440e-4).to(dev)
-    z = r * r
-    y = _f32_scalar(_EXPF_POLY[0]).to(dev).expand_as(r)
-    for c in _EXPF_POLY[1:]:
-        y = y * r + _f32_scalar(c).to(dev)
-    y = y * z + r + _f32_scalar(1.0).to(dev)
-    scale = ((n.to(torch.int32) + 127) << 23).view(_F32)
-    return y * scale
-
-
 _EXP_P = (1.26177193074810590878e-4, 3.02994407707441961300e-2, 9.99999999999999999910e-1)
 _EXP_Q = (
     3.00198505138664455042e-6,
@@ -968,9 +936,9 @@ def select_exp(x: Tensor) -> Tensor:
 def _rso_accept_prob(vals: Tensor, rmax: Tensor, beta: float) -> Tensor:
     """exp((r - r_max) / beta) as the kernels compute it (0 where the accept can never happen)."""
     if vals.dtype == _F32:
-        x = (vals - rmax) / _f32_scalar(beta).to(vals.device)
+        x = (vals - rmax) / torch.tensor(beta, dtype=_F32, device=vals.device)
         live = x >= -17.0
-        return torch.where(live, select_expf(torch.where(live, x, torch.zeros_like(x))), torch.zeros_like(x))
+        return torch.where(live, fast_expf(torch.where(live, x, torch.zeros_like(x))), torch.zeros_like(x))
     x = (vals - rmax) / beta
     live = x >= -38.0
     return torch.where(live, select_exp(torch.where(live, x, torch.zeros_like(x))), torch.zeros_like(x))

@@ -72,4 +72,28 @@ RSFAST_HD void box_muller(uint32_t r0, uint32_t r1, uint32_t r2, uint32_t r3, do
   z1 = rad * std::sin(a);
 }
 
+// exp(x) for float32, branch-free (vectorises), a few ulp: x = n ln 2 + r
+// with n = round(x / ln 2) (two-part ln 2), a degree-6 Cephes polynomial in r,
+// 2^n from the exponent bits. Clamped to [-103.9, 88.72]: the bottom gives a
+// denormal, not 0 (callers that need 0 below a cut mask it).
+RSFAST_HD float fast_expf(float x) {
+  x = x < -103.9f ? -103.9f : x;
+  x = x > 88.72f ? 88.72f : x;
+  const float n = (float)(int)(x * 1.44269504088896341f + (x >= 0.0f ? 0.5f : -0.5f));
+  float r = x - n * 0.693359375f;
+  r = r + n * 2.12194440e-4f;
+  const float z = r * r;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float e = p * z + r + 1.0f;
+  // 2^n in two factors so that n down to -150 stays representable (denormals).
+  const int ni = (int)n;
+  const int n1 = ni / 2, n2 = ni - ni / 2;
+  return e * bits_float((uint32_t)(n1 + 127) << 23) * bits_float((uint32_t)(n2 + 127) << 23);
+}
+
 }  // namespace rsfast

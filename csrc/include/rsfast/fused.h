@@ -54,29 +54,7 @@ struct MixtureDensity {
 
 namespace fused {
 
-// exp of a float32 x <= 88 (Cephes-style: x = n ln 2 + r, |r| <= ln 2 / 2, a
-// degree-6 polynomial, 2^n from the exponent bits); x below -87 gives
-// ~1.6e-38 instead of a denormal, which the callers add to 1 or more.
-RSFAST_HD float exp_f32(float x) {
-  x = x < -87.0f ? -87.0f : x;
-  x = x > 88.0f ? 88.0f : x;
-  const float t = x * 1.44269504088896341f;
-  const int n = (int)(t + (t < 0.0f ? -0.5f : 0.5f));  // nearest integer
-  const float fn = (float)n;
-  float r = x - fn * 0.693359375f;
-  r = r - fn * -2.12194440e-4f;
-  const float z = r * r;
-  float y = 1.9875691500e-4f;
-  y = y * r + 1.3981999507e-3f;
-  y = y * r + 8.3334519073e-3f;
-  y = y * r + 4.1665795894e-2f;
-  y = y * r + 1.6666665459e-1f;
-  y = y * r + 5.0000001201e-1f;
-  y = y * z + r + 1.0f;
-  return y * bits_float((uint32_t)(n + 127) << 23);
-}
-
-RSFAST_HD float exp_(float x) { return exp_f32(x); }
+RSFAST_HD float exp_(float x) { return fast_expf(x); }
 RSFAST_HD double exp_(double x) { return std::exp(x); }
 RSFAST_HD float log_(float x) { return fast_logf(x); }
 RSFAST_HD double log_(double x) { return std::log(x); }

@@ -11,12 +11,13 @@
 // uniforms (u01_f23 of each word) or 2 float64 uniforms (u01_f52 of word
 // pairs) per block. Candidate c is accepted in round t when it is not yet
 // accepted, the round has not yet reached k, and r == r_max or u < p with
-// p = exp((r - r_max) / beta) computed in the rewards' dtype (select_expf for
+// p = exp((r - r_max) / beta) computed in the rewards' dtype (fast_expf for
 // float32, select_exp for float64; p is taken as 0 below the smallest uniform).
 #pragma once
 #include <cmath>
 
 #include "rsfast/common.h"
+#include "rsfast/fastmath.h"
 #include "rsfast/philox.h"
 
 namespace rsfast {
@@ -61,26 +62,6 @@ RSFAST_HD uint64_t order_key(double x) {
 
 // ---- RSO acceptance.
 
-// exp(x) for x in [-17, 0] in float32: Cephes-style reduction by round(x /
-// ln 2) (two-part ln 2) and a degree-6 polynomial on [-ln2/2, ln2/2], a few
-// ulp. Explicit operations in a fixed order (no FMA contraction in rsfast's
-// builds), mirrored by rsfast._reference.select_expf bit for bit.
-RSFAST_HD float select_expf(float x) {
-  const float t = x * 1.44269504088896341f;
-  const float n = (float)(int)(t - 0.5f);  // truncation toward zero, as torch.trunc
-  float r = x - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  const float z = r * r;
-  float y = 1.9875691500e-4f;
-  y = y * r + 1.3981999507e-3f;
-  y = y * r + 8.3334519073e-3f;
-  y = y * r + 4.1665795894e-2f;
-  y = y * r + 1.6666665459e-1f;
-  y = y * r + 5.0000001201e-1f;
-  y = y * z + r + 1.0f;
-  return y * bits_float((uint32_t)((int)n + 127) << 23);
-}
-
 // Below these x = (r - r_max) / beta the true probability is smaller than the
 // smallest uniform (2^-24 for float32, 2^-53 for float64), so p = 0 decides
 // exactly the same.
@@ -88,11 +69,11 @@ constexpr float kRsoCutF = -17.0f;
 constexpr double kRsoCutD = -38.0;
 
 // Branch-free (bit masks, not a conditional: GCC vectorises the CPU loop
-// only then); the value is x >= cut ? select_expf(x) : 0.
+// only then); the value is x >= cut ? fast_expf(x) : 0.
 RSFAST_HD float rso_prob(float r, float rmax, float beta) {
   const float x = (r - rmax) / beta;
   const uint32_t live = 0u - (uint32_t)(x >= kRsoCutF);
-  const float e = select_expf(bits_float(float_bits(x) & live));
+  const float e = fast_expf(bits_float(float_bits(x) & live));
   return bits_float(float_bits(e) & live);
 }
 RSFAST_HD uint64_t double_bits(double x) {

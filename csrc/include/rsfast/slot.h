@@ -44,7 +44,7 @@
 //     w.uniform<T>(i), w.exponential<T>(i), w.normal_pair(i, ...)); it returns
 //     true and sets x when it accepts. Keep it branch-free where cheap (bit-mask
 //     selects slot_pick, no loops, no libm calls in float: fastmath.h,
-//     fast_expf / fast_atan2_pos below) so that the CPU driver vectorises it
+//     fast_expf in fastmath.h, fast_atan2_pos below) so that the CPU driver vectorises it
 //     across elements. `prepare` may assume the parameters were validated in
 //     Python. Document the words.
 //     Optional, when a law has regimes with different algorithms (small /
@@ -147,27 +147,6 @@ struct SlotHasVariants<Law, decltype((void)Law::kVariants)> {
 };
 
 // ---- branch-free float32 helpers (vectorisable; a few ulp) ----
-
-// exp(x) for float; 0 below -103.9 (then callers clamp), +inf above 88.7.
-RSFAST_HD float fast_expf(float x) {
-  x = x < -103.9f ? -103.9f : x;
-  x = x > 88.72f ? 88.72f : x;
-  const float n = (float)(int)(x * 1.44269504088896341f + (x >= 0.0f ? 0.5f : -0.5f));
-  float r = x - n * 0.693359375f;
-  r = r + n * 2.12194440e-4f;
-  const float z = r * r;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  const float e = p * z + r + 1.0f;
-  // 2^n in two factors so that n down to -150 stays representable (denormals).
-  const int ni = (int)n;
-  const int n1 = ni / 2, n2 = ni - ni / 2;
-  return e * bits_float((uint32_t)(n1 + 127) << 23) * bits_float((uint32_t)(n2 + 127) << 23);
-}
 
 // atan(y / x) for y >= 0, x >= 0, not both 0, in [0, pi/2] (Cephes atanf
 // reduction to |t| <= tan(pi/8), degree-4 polynomial in t^2).
