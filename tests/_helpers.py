@@ -122,18 +122,24 @@ def digest(*tensors: torch.Tensor) -> str:
 # ---------------------------------------------------------------- subprocesses
 
 
+def rsfast_root() -> str:
+    """The directory holding the rsfast package under test (the source tree in a dev checkout with an
+    in-place build, site-packages after ``pip install .``). Children get it first on PYTHONPATH and run
+    with the tests directory as cwd, so that ``python -c`` / ``-m`` never pick up an unbuilt source tree."""
+    import rsfast
+
+    return str(Path(rsfast.__file__).resolve().parent.parent)
+
+
 def _child_env(threads: int, isa: str | None = None) -> dict:
     """Environment of a child interpreter with OMP_NUM_THREADS=threads (and RSFAST_CPU_ISA=isa when
     given) that imports the same rsfast."""
-    import rsfast
-
     env = dict(os.environ)
     env["OMP_NUM_THREADS"] = str(threads)
     env.pop("RSFAST_CPU_ISA", None)
     if isa is not None:
         env["RSFAST_CPU_ISA"] = isa
-    root = str(Path(rsfast.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join([root, str(TESTS_DIR), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([rsfast_root(), str(TESTS_DIR), env.get("PYTHONPATH", "")])
     return env
 
 

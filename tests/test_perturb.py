@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import scipy.stats as st
 import torch
-from _helpers import ALPHA, SEED, _child_env, digest, fisher_z, gen, ks_p
+from _helpers import ALPHA, SEED, TESTS_DIR, _child_env, digest, fisher_z, gen, ks_p
 
 import rsfast
 from rsfast import _reference, ops
@@ -125,7 +125,7 @@ class _Child:
     def __init__(self, code: str, threads: int, isa: str | None = None):
         self.proc = subprocess.Popen(
             [sys.executable, "-c", code], env=_child_env(threads, isa), stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True,
+            stderr=subprocess.PIPE, text=True, cwd=TESTS_DIR,
         )  # fmt: skip
 
     def result(self) -> dict:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 import torch
-from _helpers import ALPHA, TESTS_DIR, chisq_p
+from _helpers import ALPHA, TESTS_DIR, chisq_p, rsfast_root
 from torch import nn
 
 import rsfast.select as select
@@ -20,7 +20,6 @@ from rsfast.finetune import RejectionSamplingFineTuner, RoundStats, write_jsonl
 from rsfast.finetune.demo_rft import QUICK_ENV, AdditionTask, TinyCausalLM
 from rsfast.finetune.rft import SELECTION_RULES, completion_loss, sample_completions, token_hash
 
-ROOT = TESTS_DIR.parent
 VOCAB, EOS = 8, 7
 
 
@@ -648,7 +647,7 @@ def test_ddp_two_ranks(tmp_path):
             WORLD_SIZE="2",
             MASTER_ADDR="127.0.0.1",
             MASTER_PORT=str(port),
-            PYTHONPATH=str(ROOT),
+            PYTHONPATH=rsfast_root(),
             OMP_NUM_THREADS="1",
         )
         procs.append(
@@ -699,14 +698,14 @@ def test_ddp_two_ranks(tmp_path):
 
 
 def test_demo_rft_quick_json():
-    env = dict(os.environ, PYTHONPATH=str(ROOT), **{QUICK_ENV: "1"})
+    env = dict(os.environ, PYTHONPATH=rsfast_root(), **{QUICK_ENV: "1"})
     out = subprocess.run(
         [sys.executable, "-m", "rsfast", "demo", "rft", "--json"],
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
-        cwd=ROOT,
+        cwd=TESTS_DIR,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     lines = out.stdout.strip().splitlines()

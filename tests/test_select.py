@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import scipy.stats as st
 import torch
-from _helpers import ALPHA, DTYPES, SEED, chisq_p, digest, gen
+from _helpers import ALPHA, DTYPES, SEED, chisq_p, digest, gen, rsfast_root
 
 from rsfast import _reference as R
 from rsfast import ops, select
@@ -378,9 +378,11 @@ def test_thread_count_independence():
 def test_baseline_and_avx2_builds_agree():
     here = os.path.dirname(os.path.abspath(__file__))
     env = dict(os.environ, RSFAST_CPU_ISA="baseline", OMP_NUM_THREADS="2")
-    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(here), here, env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([rsfast_root(), here, env.get("PYTHONPATH", "")])
     code = "import json, test_select as t; print(json.dumps(t._digests()))"
-    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=here
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     import json
 
