@@ -36,6 +36,18 @@ _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 _NO_SAMPLE_DIMS = torch.Size()
 
 
+def _slot_draw(
+    law: str, params: list[Tensor], sample_shape: torch.Size | tuple[int, ...], seed: int, who: str
+) -> Tensor:
+    """One slot-kernel launch; SamplingError naming ``who`` if an element exhausted its tries. On CUDA
+    reading the count would synchronise: exhausted elements are NaN there (their probability is below
+    1e-2000 for valid parameters, see slot.h)."""
+    out, exhausted = ops.slot_sample(law, params, list(torch.Size(sample_shape)), seed, 0)
+    if out.device.type == "cpu" and int(exhausted[0]) > 0:
+        raise SamplingError(f"{who}: {int(exhausted[0])} elements exhausted their tries")
+    return out
+
+
 class SlotDistribution(Distribution):
     """Base class of the distributions sampled by the slot kernel.
 
@@ -67,14 +79,7 @@ class SlotDistribution(Distribution):
         check_generator(generator, params[0].device)
         seed = draw_seed(generator)
         with torch.no_grad():
-            out, exhausted = ops.slot_sample(self.law, params, list(torch.Size(sample_shape)), seed, 0)
-        # On CUDA reading the count would synchronise: exhausted elements are NaN there (their
-        # probability is below 1e-2000 for valid parameters, see slot.h).
-        if out.device.type == "cpu" and int(exhausted[0]) > 0:
-            raise SamplingError(
-                f"{type(self).__name__}.sample: {int(exhausted[0])} elements exhausted their tries"
-            )
-        return out
+            return _slot_draw(self.law, params, sample_shape, seed, f"{type(self).__name__}.sample")
 
     def sample(  # type: ignore[override]
         self,
@@ -242,9 +247,7 @@ class _StandardGammaRsample(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, alpha: Tensor, sample_shape: tuple[int, ...], seed: int) -> Tensor:  # type: ignore[override]
-        z, exhausted = ops.slot_sample("gamma", [alpha, torch.ones_like(alpha)], list(sample_shape), seed, 0)
-        if z.device.type == "cpu" and int(exhausted[0]) > 0:
-            raise SamplingError(f"Gamma.rsample: {int(exhausted[0])} elements exhausted their tries")
+        z = _slot_draw("gamma", [alpha, torch.ones_like(alpha)], sample_shape, seed, "Gamma.rsample")
         ctx.save_for_backward(alpha, z)
         return z
 
@@ -323,9 +326,7 @@ class _BetaRsample(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, c1: Tensor, c0: Tensor, sample_shape: tuple[int, ...], seed: int) -> Tensor:  # type: ignore[override]
-        x, exhausted = ops.slot_sample("beta", [c1, c0], list(sample_shape), seed, 0)
-        if x.device.type == "cpu" and int(exhausted[0]) > 0:
-            raise SamplingError(f"Beta.rsample: {int(exhausted[0])} elements exhausted their tries")
+        x = _slot_draw("beta", [c1, c0], sample_shape, seed, "Beta.rsample")
         ctx.save_for_backward(c1, c0, x)
         return x
 
