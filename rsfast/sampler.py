@@ -457,11 +457,7 @@ def sample(
     check_generator(generator, device)
     seed = draw_seed(generator)
     offset = 0
-    budget = (
-        max_proposals
-        if max_proposals is not None
-        else max(DEFAULT_MIN_PROPOSALS, DEFAULT_PROPOSALS_PER_SAMPLE * n)
-    )
+    budget = _budget(n, max_proposals)
 
     t0 = time.perf_counter()
     acc_est: float | None = None
@@ -542,13 +538,7 @@ def sample(
     t2 = time.perf_counter()
     max_log_ratio = float(max_ratio)
     if host[2] and on_overweight == "warn":
-        warnings.warn(
-            f"{host[2]} of {used} proposals had log p - log q > log_M = {log_M:.6g} (largest "
-            f"{max_log_ratio:.6g}): the envelope is wrong there and the samples are biased; pass "
-            f"log_M >= {max_log_ratio:.6g}",
-            OverweightWarning,
-            stacklevel=2,
-        )
+        _warn_overweight(host[2], used, log_M, max_log_ratio, stacklevel=3)
     return SampleResult(
         samples=out,
         log_M=log_M,
@@ -561,6 +551,24 @@ def sample(
         max_log_ratio=max_log_ratio,
         setup_seconds=t1 - t0,
         seconds=t2 - t1,
+    )
+
+
+def _budget(n: int, max_proposals: int | None) -> int:
+    """The proposal bound of a call: ``max_proposals``, else max(10**8, 1000 n)."""
+    if max_proposals is not None:
+        return max_proposals
+    return max(DEFAULT_MIN_PROPOSALS, DEFAULT_PROPOSALS_PER_SAMPLE * n)
+
+
+def _warn_overweight(over: int, used: int, log_M: float, max_log_ratio: float, stacklevel: int) -> None:
+    """The OverweightWarning of ``on_overweight="warn"`` (stacklevel pointing at the caller of sample)."""
+    warnings.warn(
+        f"{over} of {used} proposals had log p - log q > log_M = {log_M:.6g} (largest "
+        f"{max_log_ratio:.6g}): the envelope is wrong there and the samples are biased; pass "
+        f"log_M >= {max_log_ratio:.6g}",
+        OverweightWarning,
+        stacklevel=stacklevel,
     )
 
 
@@ -596,11 +604,7 @@ def _sample_fused(
     check_generator(generator, device)
     seed = draw_seed(generator)
     offset = 0
-    budget = (
-        max_proposals
-        if max_proposals is not None
-        else max(DEFAULT_MIN_PROPOSALS, DEFAULT_PROPOSALS_PER_SAMPLE * n)
-    )
+    budget = _budget(n, max_proposals)
     t0 = time.perf_counter()
     if log_M == "auto":
         log_M, _ = _auto_log_M(target, _KernelSource(proposal), seed, offset, AUTO_PILOT_DRAWS)
@@ -643,13 +647,7 @@ def _sample_fused(
             used,
         )
     if over and on_overweight == "warn":
-        warnings.warn(
-            f"{over} of {used} proposals had log p - log q > log_M = {log_M:.6g} (largest "
-            f"{max_log_ratio:.6g}): the envelope is wrong there and the samples are biased; pass "
-            f"log_M >= {max_log_ratio:.6g}",
-            OverweightWarning,
-            stacklevel=3,
-        )
+        _warn_overweight(over, used, log_M, max_log_ratio, stacklevel=4)
     return SampleResult(
         samples=out,
         log_M=log_M,
