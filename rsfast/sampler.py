@@ -171,7 +171,7 @@ class _ModuleSource(_TorchSource):
 
     def __init__(self, module: Any) -> None:
         self.dist = module
-        self.device = _module_device(module)
+        self.device = module_device(module)
 
     def draw(self, m: int, seed: int, offset: int) -> tuple[Tensor, Tensor]:
         with (
@@ -198,12 +198,15 @@ def draw_module(module: Any, m: int) -> Tensor:
     return x
 
 
-def _module_device(module: Any) -> torch.device:
+def module_device(module: Any) -> torch.device:
     """The device of a module's first parameter or buffer (or of the tensors in its attributes)."""
     for attr in ("parameters", "buffers"):
         for t in getattr(module, attr, lambda: ())():
             return t.device
     return _distribution_device(module)
+
+
+_module_device = module_device  # the former private name
 
 
 def _make_source(proposal: Any) -> _Source:

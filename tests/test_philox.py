@@ -10,7 +10,7 @@ import torch
 from _helpers import ALPHA, SEED, chisq_p
 
 from rsfast import _C, ops
-from rsfast import _reference as R
+from rsfast import reference as R
 
 pytestmark = pytest.mark.timeout(60)
 

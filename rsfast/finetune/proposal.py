@@ -46,7 +46,8 @@ from torch import Tensor
 from .. import ops
 from .._random import check_generator, draw_seed, seeded_global_rng
 from ..proposals import MixtureNormal, Normal, Proposal
-from ..sampler import _module_device, draw_module, estimate_log_M
+from ..sampler import draw_module, estimate_log_M
+from ..sampler import module_device as _module_device
 
 __all__ = ["ProposalTuner", "TuningReport", "ProposalMetrics", "ModeCollapseWarning", "DefensiveMixture"]
 

@@ -33,7 +33,11 @@ from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from .perturbation import PerturbationTuner
+from ..finetune.perturbation import PerturbationTuner
+
+#: One line for ``rsfast demo`` (the list) and its place in it.
+DESCRIPTION = "fine-tune a small MLP without gradients (PerturbationTuner)"
+ORDER = 2
 
 __all__ = ["run", "demo_metrics", "LiveMemory"]
 
