@@ -249,7 +249,7 @@ def fused_sample_into(
     )  # fmt: skip
 
 
-# ---------------------------------------------------------------- slot mode (issue 3)
+# ---------------------------------------------------------------- slot mode
 
 #: Law codes of the slot kernels (SlotLaw in csrc/include/rsfast/slot.h).
 SLOT_LAW_CODES = {"truncated_normal": 0, "von_mises": 1, "gamma": 2, "beta": 3, "poisson": 4, "binomial": 5}

@@ -401,7 +401,7 @@ class Beta(SlotDistribution):
         return self.concentration1 * self.concentration0 / (t.pow(2) * (t + 1))
 
 
-# ---------------------------------------------------------------- Poisson, Binomial (issue 3)
+# ---------------------------------------------------------------- Poisson, Binomial
 
 
 class Poisson(SlotDistribution):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
 import torch
 
 import rsfast
@@ -79,3 +80,15 @@ def test_every_op_module_registers_ops_with_fake_kernels():
         assert qualname.startswith("rsfast::"), qualname
         assert op._abstract_fn is not None, f"{qualname} has no fake kernel"
         assert torch._C._dispatch_has_kernel_for_dispatch_key(qualname, "CPU"), qualname
+
+
+def test_old_reference_module_is_a_deprecated_alias():
+    import importlib
+    import sys
+
+    sys.modules.pop("rsfast._reference", None)
+    with pytest.warns(DeprecationWarning, match="rsfast.reference"):
+        old = importlib.import_module("rsfast._reference")
+    from rsfast import baselines, reference
+
+    assert old.propose is reference.propose and old.sample_torch_loop is baselines.sample_torch_loop

@@ -106,8 +106,8 @@ def fused_sample(
     max_proposals: int = 2**62,
 ) -> Tuple[Tensor, Tensor, Tensor]:
     """``n`` iid rows of a mixture of diagonal normals (the target) by rejection from a built-in proposal,
-    in one launch ("slot" mode, docs/architecture.md): output row i tries candidates from its own Philox stream
-    (key ``seed``, counter with i and ``offset``) until ``log u < log p - log q - log_M``.
+    in one launch ("slot" mode, see docs/architecture.md): output row i tries candidates from its own
+    Philox stream (key ``seed``, counter with i and ``offset``) until ``log u < log p - log q - log_M``.
 
     Args:
         kind, params: the proposal, as in :func:`propose` (``"normal"``, ``"uniform"``,
