@@ -187,7 +187,7 @@ def _demo(pretrain_steps: int, steps: int, progress: bool) -> dict[str, Any]:
             model.parameters(),
             loss_fn,
             sigma=0.01,
-            temperature=0.0,
+            acceptance_temperature=0.0,
             generator=torch.Generator().manual_seed(SEED + 1),
             target_acceptance=0.2,
             adapt_rate=0.05,
