@@ -61,7 +61,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     from . import bench
 
-    cases = args.case or None
+    cases = [bench.resolve(c) for c in args.case] if args.case else None
     if cases:
         unknown = [c for c in cases if c not in bench.CASES]
         if unknown:

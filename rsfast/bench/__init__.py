@@ -35,7 +35,7 @@ throughput, both from the same run.
 
 from __future__ import annotations
 
-from .cases import CASES
+from .cases import ALIASES, CASES, resolve
 from .common import BIMODAL_LOG_M, BenchCase, Prepared, bimodal_log_M_exact, bimodal_log_target
 from .harness import _add_speedups, measure, repeats_for, run_all, run_case, time_calls  # noqa: F401
 from .report import format_table
@@ -44,6 +44,8 @@ __all__ = [
     "BenchCase",
     "Prepared",
     "CASES",
+    "ALIASES",
+    "resolve",
     "BIMODAL_LOG_M",
     "bimodal_log_target",
     "bimodal_log_M_exact",

@@ -9,7 +9,7 @@ import pkgutil
 
 from ..common import BenchCase
 
-__all__ = ["CASES"]
+__all__ = ["CASES", "ALIASES", "resolve"]
 
 
 def _load() -> dict[str, BenchCase]:
@@ -27,3 +27,16 @@ def _load() -> dict[str, BenchCase]:
 
 #: All cases, in report order.
 CASES: dict[str, BenchCase] = _load()
+
+#: Former case names, kept for one release: old name -> name.
+ALIASES = {"vonmises": "von_mises"}
+
+
+def resolve(name: str) -> str:
+    """The case name for ``name`` (a former name is mapped to the current one, with a DeprecationWarning)."""
+    if name in ALIASES:
+        import warnings
+
+        warnings.warn(f"bench case {name!r} is now {ALIASES[name]!r}", DeprecationWarning, stacklevel=2)
+        return ALIASES[name]
+    return name

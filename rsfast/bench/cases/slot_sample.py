@@ -1,4 +1,4 @@
-"""Benchmark cases of ``slot_sample``: truncated_normal, vonmises, gamma, beta."""
+"""Benchmark cases of ``slot_sample``: truncated_normal, von_mises, gamma, beta."""
 
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def _setup_truncated_normal(quick: bool, device: str) -> Prepared:
     )
 
 
-def _setup_vonmises(quick: bool, device: str) -> Prepared:
+def _setup_von_mises(quick: bool, device: str) -> Prepared:
     from ...distributions import VonMises
 
     dev = _device(device)
@@ -103,7 +103,7 @@ def _setup_vonmises(quick: bool, device: str) -> Prepared:
     def run_torch() -> Tensor:
         return ref.sample((n,))
 
-    return _dist_prepared("vonmises", dev, n, run_rsfast, run_torch, 0.0, 1.3, {"law": "VonMises(0, 1)"})
+    return _dist_prepared("von_mises", dev, n, run_rsfast, run_torch, 0.0, 1.3, {"law": "VonMises(0, 1)"})
 
 
 def _setup_gamma(quick: bool, device: str) -> Prepared:
@@ -152,9 +152,9 @@ CASES = [
         _setup_truncated_normal,
     ),
     BenchCase(
-        "vonmises",
+        "von_mises",
         "VonMises(0, 1), float32: rsfast slot kernel vs torch.distributions.VonMises.sample",
-        _setup_vonmises,
+        _setup_von_mises,
     ),
     BenchCase(
         "gamma",
