@@ -79,7 +79,7 @@ def _inversion(u: Tensor, p0: Tensor, factor: Callable[[int], Tensor]) -> tuple[
     return k, found
 
 
-def _pois_prepare(params: list[Tensor]) -> dict[str, Tensor]:
+def _poisson_prepare(params: list[Tensor]) -> dict[str, Tensor]:
     """Twin of poisson_prepare, elementwise over [m] rates."""
     lam = params[0].to(torch.float64)
     b = 0.931 + 2.53 * torch.sqrt(lam)
@@ -107,7 +107,7 @@ def _ptrs(q: dict[str, Tensor], u: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
     return k, ok
 
 
-def _pois_try(q: dict[str, Tensor], w: SlotWords) -> tuple[Tensor, Tensor]:
+def _poisson_try(q: dict[str, Tensor], w: SlotWords) -> tuple[Tensor, Tensor]:
     """Twin of PoissonLaw::try_once: (value, accepted) of one try of each element."""
     mode, lam = q["mode"], q["lam"]
     u_inv, cands = _discrete_uniforms(w)
@@ -131,7 +131,7 @@ def _pois_try(q: dict[str, Tensor], w: SlotWords) -> tuple[Tensor, Tensor]:
     return k.to(w.dtype), ok
 
 
-def _binom_prepare(params: list[Tensor]) -> dict[str, Tensor]:
+def _binomial_prepare(params: list[Tensor]) -> dict[str, Tensor]:
     """Twin of binomial_prepare, elementwise over [m] (total_count, probs) rows."""
     n, prob = (p.to(torch.float64) for p in params)
     flip = prob > 0.5
@@ -187,7 +187,7 @@ def _btrs(q: dict[str, Tensor], u: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
     return k, squeeze | (inside & (lv <= bound))
 
 
-def _binom_try(q: dict[str, Tensor], w: SlotWords) -> tuple[Tensor, Tensor]:
+def _binomial_try(q: dict[str, Tensor], w: SlotWords) -> tuple[Tensor, Tensor]:
     """Twin of BinomialLaw::try_once: (value, accepted) of one try of each element."""
     mode, n = q["mode"], q["n"]
     u_inv, cands = _discrete_uniforms(w)
@@ -212,5 +212,5 @@ def _binom_try(q: dict[str, Tensor], w: SlotWords) -> tuple[Tensor, Tensor]:
     return k.to(w.dtype), ok
 
 
-SLOT_TWINS["poisson"] = ((1, 1), _pois_prepare, _pois_try)
-SLOT_TWINS["binomial"] = ((1, 1), _binom_prepare, _binom_try)
+SLOT_TWINS["poisson"] = ((1, 1), _poisson_prepare, _poisson_try)
+SLOT_TWINS["binomial"] = ((1, 1), _binomial_prepare, _binomial_try)

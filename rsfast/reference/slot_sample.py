@@ -75,7 +75,7 @@ class SlotWords:
         return rad * torch.cos(a), rad * torch.sin(a)
 
 
-def _tn_prepare(params: list[Tensor]) -> dict[str, Tensor]:
+def _truncated_normal_prepare(params: list[Tensor]) -> dict[str, Tensor]:
     """Twin of TruncatedNormalLaw::prepare (laws_truncnorm.h), elementwise over [m] parameter rows."""
     loc, scale, low, high = params
     a = (low - loc) / scale
@@ -101,7 +101,7 @@ def _tn_prepare(params: list[Tensor]) -> dict[str, Tensor]:
     return dict(loc=loc, scale=scale, low=low, high=high, a=a, b=b, s=s, lam=lam, sign=sign, mode=mode)
 
 
-def _tn_try(q: dict[str, Tensor], w: SlotWords) -> tuple[Tensor, Tensor]:
+def _truncated_normal_try(q: dict[str, Tensor], w: SlotWords) -> tuple[Tensor, Tensor]:
     """Twin of TruncatedNormalLaw::try_once: (value, accepted) of one try of each element."""
     a, b, s, lam, mode = q["a"], q["b"], q["s"], q["lam"], q["mode"]
 
@@ -148,7 +148,7 @@ def _exp(x: Tensor) -> Tensor:
     return fast_expf(x) if x.dtype == torch.float32 else torch.exp(x)
 
 
-def _vm_prepare(params: list[Tensor]) -> dict[str, Tensor]:
+def _von_mises_prepare(params: list[Tensor]) -> dict[str, Tensor]:
     """Twin of VonMisesLaw::prepare (laws_vonmises.h)."""
     loc, k = params
     pi = _pi(loc.dtype)
@@ -165,7 +165,7 @@ def _vm_prepare(params: list[Tensor]) -> dict[str, Tensor]:
     return dict(loc=loc, A=omr * omr, B=4 * rho, K1=(1 + rho) * (1 + rho) * den / 4, q=omr / (1 + rho))
 
 
-def _vm_finish(q: dict[str, Tensor], half: Tensor, negative: Tensor) -> Tensor:
+def _von_mises_finish(q: dict[str, Tensor], half: Tensor, negative: Tensor) -> Tensor:
     pi = _pi(half.dtype)
     theta = 2 * half
     x = q["loc"] + torch.where(negative, -theta, theta)
@@ -173,7 +173,7 @@ def _vm_finish(q: dict[str, Tensor], half: Tensor, negative: Tensor) -> Tensor:
     return torch.where(x < -pi, x + 2 * pi, x)
 
 
-def _vm_try(q: dict[str, Tensor], w: SlotWords) -> tuple[Tensor, Tensor]:
+def _von_mises_try(q: dict[str, Tensor], w: SlotWords) -> tuple[Tensor, Tensor]:
     """Twin of VonMisesLaw::try_once."""
     if w.dtype == torch.float32:
         s, c = fast_sincos_turns(u01_f23(w.word(0)) * 0.25)
@@ -182,13 +182,13 @@ def _vm_try(q: dict[str, Tensor], w: SlotWords) -> tuple[Tensor, Tensor]:
         ok = (cc * (2.0 - cc) > u2) | (fast_logf(cc / u2) + 1.0 - cc >= 0.0)
         ha = fast_atan2_pos(q["q"] * s, c)
         half = torch.where((w.word(0) & 1) != 0, -ha, ha)
-        return _vm_finish(q, half, torch.zeros_like(ok)), ok
+        return _von_mises_finish(q, half, torch.zeros_like(ok)), ok
     h = 1.57079632679489661923 * w.uniform(0)
     u2 = w.uniform(2)
     s, c = torch.sin(h), torch.cos(h)
     cc = q["K1"] * q["A"] / (q["A"] + q["B"] * (c * c))
     ok = (cc * (2.0 - cc) > u2) | (torch.log(cc / u2) + 1.0 - cc >= 0.0)
-    return _vm_finish(q, torch.atan2(q["q"] * s, c), (w.word(0) & 1) != 0), ok
+    return _von_mises_finish(q, torch.atan2(q["q"] * s, c), (w.word(0) & 1) != 0), ok
 
 
 def _mt_prepare(a: Tensor) -> dict[str, Tensor]:
@@ -274,8 +274,8 @@ def _beta_try(q: dict, w: SlotWords) -> tuple[Tensor, Tensor]:
 
 #: law -> (Philox blocks per try for (float32, float64), prepare twin, try twin).
 SLOT_TWINS: dict[str, tuple[tuple[int, int], Callable, Callable]] = {
-    "truncated_normal": ((1, 1), _tn_prepare, _tn_try),
-    "von_mises": ((1, 1), _vm_prepare, _vm_try),
+    "truncated_normal": ((1, 1), _truncated_normal_prepare, _truncated_normal_try),
+    "von_mises": ((1, 1), _von_mises_prepare, _von_mises_try),
     "gamma": ((1, 2), _gamma_prepare, _gamma_try),
     "beta": ((2, 3), _beta_prepare, _beta_try),
 }
