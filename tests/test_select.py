@@ -550,7 +550,7 @@ def test_fake_tensor_shapes():
 def test_all_ops_exist_on_every_layer():
     for name in ("best_of_n", "rso", "threshold", "top_fraction", "filter_groups", "dedupe"):
         assert callable(getattr(select, name)) and callable(getattr(R, name))
-        assert callable(getattr(ops, f"select_{name}")) and callable(getattr(R, f"{name}_per_row"))
+        assert callable(getattr(ops, f"select_{name}")) and callable(getattr(B, f"{name}_per_row"))
     assert sorted(select.__all__) == sorted(
         ["best_of_n", "rso", "threshold", "top_fraction", "filter_groups", "dedupe"]
     )
