@@ -197,7 +197,8 @@ class ProposalTuner:
         max_steps, max_seconds: bounds of ``fit(steps=None)``.
         patience, rel_tol: ``fit(steps=None)`` stops when the best moving average (over
             ``PLATEAU_WINDOW`` refreshes) of the unweighting efficiency of fresh draws has not risen by a
-            factor (1 + rel_tol) in ``patience`` consecutive refreshes (default 25 for EM, 8 for Adam).
+            factor (1 + rel_tol) in ``patience`` consecutive refreshes (default 25 for EM, 8 for Adam;
+            half of it, at least ``PLATEAU_WINDOW``, after a split move).
         eval_draws: draws of the proposal and of the reference for the before/after metrics, and pilot
             draws of their log M estimates (the default equals rsfast.sample's ``log_M="auto"`` pilot).
         collapse_rate, collapse_mass: :class:`ModeCollapseWarning` when the overweight rate of the
@@ -561,7 +562,9 @@ class ProposalTuner:
                             best, stale = smooth, 0
                         else:
                             stale += 1
-                        if stale >= self.patience:
+                        if stale >= (
+                            self.patience if not moves.made else max(PLATEAU_WINDOW, self.patience // 2)
+                        ):
                             # A plateau: judge the pending split move, then try another or stop.
                             data = self._buffer(buffer)
                             moves.judge(self.proposal, *data, self.defensive, self.rel_tol)
