@@ -135,7 +135,11 @@ def _fit(name, **kw):
     return target, tuner, tuned
 
 
-@pytest.mark.parametrize("name", list(CASES))
+#: Cases marked slow (the suite still runs them): about 10 s each on an idle core.
+SLOW = ("ring5_unequal_k5_far", "d3_anisotropic_k8")
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in CASES])
 def test_default_tuner_reaches_the_bar_with_exact_samples(name):
     target, tuner, tuned = _fit(name)
     res = rsfast.sample(target, tuned, SAMPLES, generator=gen(2))
@@ -160,5 +164,6 @@ def test_checks_reject_a_wrong_law():
     """The exactness checks reject samples of a slightly wrong mixture (one weight moved by 0.03)."""
     target = CASES["ring6_unequal_k8"][0]
     wrong = ring([0.47, 0.23, 0.1, 0.1, 0.05, 0.05])
-    res = rsfast.sample(wrong, start(8, 2, 1), SAMPLES, generator=gen(3))
+    fitted = MixtureNormal(wrong.w.log().float(), wrong.loc.float(), torch.full((6, 2), 0.55))
+    res = rsfast.sample(wrong, fitted, SAMPLES, generator=gen(3))
     assert min(target.check(res.samples)) < ALPHA
