@@ -531,7 +531,8 @@ class ProposalTuner:
         before = self._metrics(self._final(), torch.Generator(self.device).manual_seed(eval_seed))
 
         params = [p for p in self.proposal.parameters() if p.requires_grad]
-        opt = torch.optim.Adam(params, lr=self.lr)
+        # EM needs no optimiser; building Adam first imports torch._dynamo (seconds, once per process).
+        opt = None if self.use_em else torch.optim.Adam(params, lr=self.lr)
         bar = None
         if progress:
             try:
@@ -579,6 +580,7 @@ class ProposalTuner:
                 if self.use_em:
                     value = self._em_step(buffer)
                 else:
+                    assert opt is not None
                     opt.zero_grad(set_to_none=True)
                     loss_t = self._loss(buffer, g)
                     value = float(loss_t.detach())
