@@ -32,21 +32,31 @@ def _log_phi(x: Tensor) -> Tensor:
 
 
 def _log_ndtr_diff(a: Tensor, b: Tensor) -> Tensor:
-    """log(Phi(b) - Phi(a)) for a <= b, stable in both tails (-inf where a == b)."""
+    """log(Phi(b) - Phi(a)) for a <= b, stable in both tails (-inf where a == b). Branches not taken
+    and infinite ends get finite stand-ins, so that gradients are finite (no 0 * inf)."""
     flip = b <= 0  # mirror the left tail onto the right: Phi(b) - Phi(a) = Phi(-a) - Phi(-b)
     a, b = torch.where(flip, -b, a), torch.where(flip, -a, b)  # now b > 0
-    lpa, lpb = torch.special.log_ndtr(-a), torch.special.log_ndtr(-b)
-    tail = lpa + _log1mexp(torch.clamp(lpb - lpa, max=0.0))
-    central = torch.log(torch.special.ndtr(b) - torch.special.ndtr(a))
-    return torch.where(a >= 0, tail, central)
+    tail = a >= 0
+    a_t = torch.where(tail, a, torch.ones_like(a))
+    b_inf = torch.isinf(b)
+    b_t = torch.where(tail & ~b_inf, b, a_t + 1)
+    lpa = torch.special.log_ndtr(-a_t)
+    lpb = torch.where(b_inf, torch.full_like(b, -math.inf), torch.special.log_ndtr(-b_t))
+    tail_v = lpa + _log1mexp(torch.clamp(lpb - lpa, max=0.0))
+    a_c = torch.where(tail | torch.isinf(a), torch.zeros_like(a), a)
+    b_c = torch.where(tail | b_inf, torch.ones_like(b), b)
+    phi_a = torch.where(torch.isinf(a), torch.zeros_like(a), torch.special.ndtr(a_c))
+    phi_b = torch.where(b_inf, torch.ones_like(b), torch.special.ndtr(b_c))
+    central = torch.log(torch.where(tail, torch.ones_like(a), phi_b - phi_a))
+    return torch.where(tail, tail_v, central)
 
 
 def _xphi_ratio(x: Tensor, log_z: Tensor) -> tuple[Tensor, Tensor]:
-    """(phi(x) / Z, x phi(x) / Z), both 0 at infinite x."""
-    r = torch.exp(_log_phi(x) - log_z)
+    """(phi(x) / Z, x phi(x) / Z), both 0 at infinite x (with finite gradients there)."""
     inf = torch.isinf(x)
-    r = torch.where(inf, torch.zeros_like(r), r)
-    return r, torch.where(inf, torch.zeros_like(x), x * r)
+    xs = torch.where(inf, torch.zeros_like(x), x)
+    r = torch.where(inf, torch.zeros_like(x), torch.exp(_log_phi(xs) - log_z))
+    return r, xs * r
 
 
 class _TruncatedNormalRsample(torch.autograd.Function):
@@ -174,7 +184,13 @@ class TruncatedNormal(SlotDistribution):
 
     def _std_bounds(self) -> tuple[Tensor, Tensor]:
         loc, scale = self.loc.double(), self.scale.double()
-        return (self.low.double() - loc) / scale, (self.high.double() - loc) / scale
+
+        def std(end: Tensor) -> Tensor:  # infinite ends stay infinite, with zero gradients
+            end = end.double()
+            inf = torch.isinf(end)
+            return torch.where(inf, end, (torch.where(inf, torch.zeros_like(end), end) - loc) / scale)
+
+        return std(self.low), std(self.high)
 
     def _log_normaliser(self) -> Tensor:
         """log(Phi(b) - Phi(a)) in float64."""
@@ -219,8 +235,12 @@ class TruncatedNormal(SlotDistribution):
         flip = a > 0
         lo, hi = torch.where(flip, -b, a), torch.where(flip, -a, b)
         qq = torch.where(flip, 1 - q64, q64)
-        plo, phi_ = torch.special.ndtr(lo), torch.special.ndtr(hi)
-        z = torch.special.ndtri(plo + qq * (phi_ - plo))
+        # Phi(lo) + q (Phi(hi) - Phi(lo)) = (1 - q) Phi(lo) + q Phi(hi), from log Phi (torch's ndtr
+        # underflows to 0 below -10; log_ndtr does not).
+        log_p = torch.logaddexp(
+            torch.log1p(-qq) + torch.special.log_ndtr(lo), torch.log(qq) + torch.special.log_ndtr(hi)
+        )
+        z = torch.special.ndtri(torch.exp(log_p))
         z = torch.where(flip, -z, z)
         z = torch.minimum(torch.maximum(z, a), b)
         x = self.loc.double() + self.scale.double() * z

@@ -183,6 +183,9 @@ class Beta(SlotDistribution, torch.distributions.Beta):
     law = "beta"
     param_names = ("concentration1", "concentration0")
 
+    def log_prob(self, value: Tensor | float) -> Tensor:
+        return super().log_prob(_as_value(value, self.concentration1))
+
     def rsample(  # type: ignore[override]
         self,
         sample_shape: torch.Size | tuple[int, ...] = NO_SAMPLE_DIMS,
@@ -219,6 +222,29 @@ class Poisson(SlotDistribution, torch.distributions.Poisson):
 
     law = "poisson"
     param_names = ("rate",)
+
+    def log_prob(self, value: Tensor | float) -> Tensor:
+        return super().log_prob(_as_value(value, self.rate))
+
+    def entropy(self) -> Tensor:
+        """-sum_k P(k) log P(k), which torch lacks: the exact sum over k < 200 for rate <= 50, the
+        asymptotic series 0.5 log(2 pi e rate) - 1/(12 rate) - 1/(24 rate^2) - 19/(360 rate^3) above
+        (its next term is below 1e-7 there)."""
+        rate = self.rate
+        r64 = rate.double()
+        k = torch.arange(200, dtype=torch.float64, device=rate.device).reshape(-1, *([1] * rate.dim()))
+        small = r64.clamp(max=50.0)
+        log_p = torch.xlogy(k, small) - small - torch.lgamma(k + 1)
+        p_log_p = torch.where(torch.isinf(log_p), torch.zeros_like(log_p), log_p.exp() * log_p)
+        exact = -p_log_p.sum(0)
+        big = r64.clamp(min=50.0)
+        series = (
+            0.5 * torch.log(2 * math.pi * math.e * big)
+            - 1 / (12 * big)
+            - 1 / (24 * big**2)
+            - 19 / (360 * big**3)
+        )
+        return torch.where(r64 <= 50.0, exact, series).to(rate.dtype)
 
 
 class Binomial(SlotDistribution, torch.distributions.Binomial):
