@@ -289,3 +289,13 @@ class Binomial(SlotDistribution, torch.distributions.Binomial):
             return lp
         impossible = ((probs == 0) & (value > 0)) | ((probs == 1) & (value < self.total_count))
         return torch.where(impossible, torch.full_like(lp, -math.inf), lp)
+
+    def entropy(self) -> Tensor:
+        """torch's sum over the support (one total_count for the whole batch, as torch requires), with
+        0 log 0 = 0 for the impossible counts."""
+        n_max = int(self.total_count.max())
+        if not self.total_count.min() == n_max:
+            raise NotImplementedError("Inhomogeneous total count not supported by `entropy`.")
+        log_prob = self.log_prob(self.enumerate_support(False))
+        p_log_p = torch.where(torch.isneginf(log_prob), torch.zeros_like(log_prob), log_prob.exp() * log_prob)
+        return -p_log_p.sum(0)

@@ -347,3 +347,18 @@ def test_truncated_normal_rsample_gradients_match_moment_derivatives(loc, scale,
                 float(r),
                 float(se),
             )
+
+
+def test_binomial_entropy_with_certain_outcomes_and_against_scipy():
+    d = rd.Binomial(10, torch.tensor([0.0, 1.0, 0.3], dtype=torch.float64))
+    h = d.entropy()
+    assert torch.isfinite(h).all() and h[:2].tolist() == [0.0, 0.0]
+    np.testing.assert_allclose(float(h[2]), st.binom(10, 0.3).entropy(), rtol=1e-10)
+    with pytest.raises(NotImplementedError, match="Inhomogeneous"):  # as torch
+        rd.Binomial(torch.tensor([3.0, 4.0]), 0.5).entropy()
+
+
+def test_poisson_entropy_against_scipy():
+    rate = torch.tensor([0.0, 1e-3, 0.5, 7.0, 49.9, 50.1, 300.0], dtype=torch.float64)
+    ref = [0.0] + [st.poisson(float(r)).entropy() for r in rate[1:]]
+    np.testing.assert_allclose(np64(rd.Poisson(rate).entropy()), ref, rtol=1e-7)
