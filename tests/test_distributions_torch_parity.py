@@ -21,6 +21,17 @@ import rsfast.distributions as rd
 
 pytestmark = pytest.mark.timeout(300)
 
+
+@pytest.fixture(autouse=True)
+def _torch_validation_on():
+    """torch's default (validate_args on), which importing torch._dynamo (any torch.compile earlier in
+    the process) turns off globally; restored after each test."""
+    old = torch.distributions.Distribution._validate_args
+    torch.distributions.Distribution.set_default_validate_args(True)
+    yield
+    torch.distributions.Distribution.set_default_validate_args(old)
+
+
 INF = math.inf
 
 
@@ -303,6 +314,10 @@ def test_jit_trace_draws_fresh_values_matching_eager():
 
 
 def test_compile_fullgraph_construct_and_sample():
+    """Under torch.compile torch's default is validate_args off (dynamo sets it when it starts); with
+    validation on, torch's own constructor check is data-dependent and breaks fullgraph for torch's
+    classes and ours alike."""
+    torch.distributions.Distribution.set_default_validate_args(False)
     c = torch.tensor([0.5, 3.0])
     f = torch.compile(_construct_and_sample, fullgraph=True, backend="aot_eager")
     a, b = f(c), f(c)
