@@ -20,14 +20,21 @@ def check_generator(generator: torch.Generator | None, device: torch.device, nam
         raise ValueError(f"{name} is a {generator.device.type} generator but the proposal is on {device}")
 
 
+def draw_seed_tensor(generator: torch.Generator | None) -> torch.Tensor:
+    """A 0-d int64 Philox seed in [0, 2**63 - 1) from ``generator`` (the default CPU generator when
+    None), on the generator's device, without reading it back: ``torch.jit.trace`` and
+    ``torch.compile`` record the draw, so traced or compiled code draws a fresh seed per call."""
+    device = generator.device if generator is not None else torch.device("cpu")
+    return torch.randint(0, _SEED_HIGH, (), generator=generator, device=device)
+
+
 def draw_seed(generator: torch.Generator | None) -> int:
     """A Philox seed in [0, 2**63 - 1) from ``generator`` (the default CPU generator when None).
 
     Advances the generator like any torch sampling call, so that a seeded generator gives the
     same seed every time. A CUDA generator costs one host synchronisation here, at setup.
     """
-    device = generator.device if generator is not None else torch.device("cpu")
-    return int(torch.randint(0, _SEED_HIGH, (), generator=generator, device=device).item())
+    return int(draw_seed_tensor(generator).item())
 
 
 @contextlib.contextmanager

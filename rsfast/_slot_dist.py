@@ -17,7 +17,7 @@ from torch.distributions import Distribution
 from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 from . import ops
-from ._random import _SEED_HIGH, check_generator
+from ._random import check_generator, draw_seed_tensor
 from .sampler import SamplingError
 
 __all__ = ["SlotDistribution"]
@@ -60,8 +60,7 @@ def seed_tensor(generator: torch.Generator | None, device: torch.device) -> Tens
     """A 0-d int64 Philox seed in [0, 2**63 - 1) from ``generator`` (the default CPU generator when None),
     on the generator's device; the same value :func:`rsfast._random.draw_seed` would give."""
     check_generator(generator, device)
-    gen_device = generator.device if generator is not None else torch.device("cpu")
-    return torch.randint(0, _SEED_HIGH, (), generator=generator, device=gen_device)
+    return draw_seed_tensor(generator)
 
 
 def result_dtype(params: list[Tensor]) -> torch.dtype:
