@@ -1,12 +1,15 @@
 // CPU driver of slot mode (slot.h). Elements are taken in fixed chunks
 // (OpenMP, dynamic schedule): samples of one parameter row (strided by the
-// batch size B) when rows have many samples, else contiguous elements. Inside
-// a chunk the tries run in rounds: round t makes try t of every element still
-// pending, kLanes elements at a time in SIMD lanes (Philox words, then the
-// law's branch-free try_once), and a scalar pass writes the accepted values
-// and compacts the pending list. Try t of element i reads the same Philox
-// blocks whatever the chunking, so the output depends only on (params, seed,
-// offset), never on the thread count.
+// batch size B) when rows have many samples, else contiguous elements with
+// their own rows (per-element parameters). Every row is checked as it is read
+// (Law::invalid: NaN, counted, check bits OR-ed into SlotArgs::invalid).
+// Inside a chunk the tries run in rounds: round t makes try t of every element
+// still pending, kLanes elements at a time in SIMD lanes (Philox words, then
+// the law's branch-free try), and a scalar pass writes the accepted values and
+// compacts the pending list. A per-element chunk is first grouped by variant
+// (counting sort), each group running its variant's try. Try t of element i
+// reads the same Philox blocks whatever the chunking or grouping, so the
+// output depends only on (params, seed, offset), never on the thread count.
 #include "rsfast/slot.h"
 
 #include <algorithm>

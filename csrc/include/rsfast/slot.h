@@ -64,7 +64,14 @@
 //     `static int variant(const Prep&)` and `template <int V> static bool
 //     try_variant(...)` (same signature as try_once, which then just switches).
 //     The CPU driver then runs the variant of a single-row chunk with only its
-//     own arithmetic in the SIMD lanes.
+//     own arithmetic in the SIMD lanes, and groups the elements of a
+//     per-element chunk by variant (one variant per group, no mode branch).
+//     Optional: `static constexpr bool kLanePrepare = true` (with `prepare`
+//     a template on the accessor, `template <class P> prepare(const P& p)`)
+//     makes the per-element path rebuild each lane's Prep from its raw
+//     parameters inside the SIMD loop; set it only where GCC vectorises that
+//     loop (check with -fopt-info-vec), else stored Preps in a scalar loop
+//     are faster.
 //  2. Add its code to `SlotLaw` below and to SLOT_LAW_CODES in
 //     rsfast/_native.py (same number), include the header in
 //     csrc/include/rsfast/slot_laws.h and add one `case` to slot_dispatch
