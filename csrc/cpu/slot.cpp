@@ -48,6 +48,13 @@ struct LaneParams {
   T operator[](int k) const { return base[k * kW]; }
 };
 
+// Parameter p of chunk-local element k: raw[p * kChunk + k], through base = raw + k.
+template <typename T>
+struct ChunkParams {
+  const T* base;
+  T operator[](int p) const { return base[p * kChunk]; }
+};
+
 // Round-based tries of the `count` chunk-local elements listed in idx, SIMD
 // lanes across elements. kOneRow: every element uses `preps[0]` and local
 // element k is (s0 + k) * B + j (the elements of one parameter row, strided by
@@ -228,23 +235,43 @@ void run(const SlotArgs& a) {
       uint8_t var[kChunk];
       int64_t j = begin % B;  // the row walks with the element index
       for (int k = 0; k < count; ++k) {
-        T row[kSlotMaxParams] = {};
-        load_row<T, Law>(params, j, row);
+        for (int p = 0; p < Law::kParams; ++p) raw[p * kChunk + k] = params[p][j];
         if (++j == B) j = 0;
-        for (int p = 0; p < Law::kParams; ++p) raw[p * kChunk + k] = row[p];
-        const uint32_t fail = Law::invalid(row);
-        if (fail) {
-          flags |= fail;
-          ++bad;
-          out[begin + k] = T(NAN);
-          var[k] = 255;
-          continue;
+      }
+      if constexpr (SlotLanePrepare<Law>::value) {
+        // Checks and variants in SIMD lanes (no stored Preps: the tries rebuild them).
+        uint32_t fails[kChunk];
+#pragma omp simd
+        for (int k = 0; k < count; ++k) {
+          const ChunkParams<T> row{raw + k};
+          const uint32_t fail = Law::invalid(row);
+          fails[k] = fail;
+          var[k] = fail ? (uint8_t)255 : (uint8_t)Law::variant(Law::prepare(row));
         }
-        preps[k] = Law::prepare(row);
-        if constexpr (NV > 0)
-          var[k] = (uint8_t)Law::variant(preps[k]);
-        else
-          var[k] = 0;
+        for (int k = 0; k < count; ++k)
+          if (fails[k]) {
+            flags |= fails[k];
+            ++bad;
+            out[begin + k] = T(NAN);
+          }
+      } else {
+        for (int k = 0; k < count; ++k) {
+          T row[kSlotMaxParams] = {};
+          for (int p = 0; p < Law::kParams; ++p) row[p] = raw[p * kChunk + k];
+          const uint32_t fail = Law::invalid(row);
+          if (fail) {
+            flags |= fail;
+            ++bad;
+            out[begin + k] = T(NAN);
+            var[k] = 255;
+            continue;
+          }
+          preps[k] = Law::prepare(row);
+          if constexpr (NV > 0)
+            var[k] = (uint8_t)Law::variant(preps[k]);
+          else
+            var[k] = 0;
+        }
       }
       // Group the elements by variant (counting sort; each group keeps index order).
       constexpr int G = NV > 0 ? NV : 1;

@@ -100,7 +100,8 @@ struct GammaLaw {
   template <class P>  // const T*, or any p[k] accessor (the CPU driver's lane view)
   RSFAST_HD static Prep prepare(const P& p) { return Prep{mt_prepare<T>(p[0]), p[1]}; }
   // Bits 0-2: concentration NaN / inf / <= 0; bits 3-5: rate.
-  RSFAST_HD static uint32_t invalid(const T* p) { return slot_check_positive(p[0], 0) | slot_check_positive(p[1], 3); }
+  template <class P>
+  RSFAST_HD static uint32_t invalid(const P& p) { return slot_check_positive<T>(p[0], 0) | slot_check_positive<T>(p[1], 3); }
 
   // The CPU driver's per-element path rebuilds this Prep in SIMD lanes (slot.cpp;
   // GCC vectorises that loop for float32 Gamma, not for the other laws: measured).
@@ -148,7 +149,8 @@ struct BetaLaw {
   template <class P>  // const T*, or any p[k] accessor (the CPU driver's lane view)
   RSFAST_HD static Prep prepare(const P& p) { return Prep{mt_prepare<T>(p[0]), mt_prepare<T>(p[1])}; }
   // Bits 0-2: concentration1 NaN / inf / <= 0; bits 3-5: concentration0.
-  RSFAST_HD static uint32_t invalid(const T* p) { return slot_check_positive(p[0], 0) | slot_check_positive(p[1], 3); }
+  template <class P>
+  RSFAST_HD static uint32_t invalid(const P& p) { return slot_check_positive<T>(p[0], 0) | slot_check_positive<T>(p[1], 3); }
 
   // Variants: 0 = neither concentration below 1 (X / (X + Y) directly), 1 = log space.
   static constexpr int kVariants = 2;
