@@ -1,7 +1,7 @@
 """Benchmarks of rsfast.distributions (see :mod:`rsfast.bench`): each slot-kernel sampler against
 torch's sampler (scipy's truncnorm.rvs for the truncated normal, which torch lacks), float32.
 
-Cases: ``truncated_normal`` ([3, inf), bar >= 30x scipy), ``vonmises`` (bar >= 20x torch),
+Cases: ``truncated_normal`` ([3, inf), bar >= 30x scipy), ``von_mises`` (bar >= 20x torch),
 ``gamma`` (Gamma(2.5), bar >= 1.5x torch._standard_gamma), ``beta``; and the same laws with one
 parameter set per element (``*_per_element``: 1M distinct parameter rows, one sample each) against
 torch's sampler on the same parameters and against rsfast's own scalar-parameter speed
@@ -17,11 +17,11 @@ import pytest
 
 CASES = {
     "truncated_normal": ["rsfast", "scipy"],
-    "vonmises": ["rsfast", "torch"],
+    "von_mises": ["rsfast", "torch"],
     "gamma": ["rsfast", "torch"],
     "beta": ["rsfast", "torch"],
     "truncated_normal_per_element": ["rsfast", "rsfast_scalar", "scipy"],
-    "vonmises_per_element": ["rsfast", "rsfast_scalar", "torch"],
+    "von_mises_per_element": ["rsfast", "rsfast_scalar", "torch"],
     "gamma_per_element": ["rsfast", "rsfast_scalar", "torch"],
     "beta_per_element": ["rsfast", "rsfast_scalar", "torch"],
 }
