@@ -76,12 +76,14 @@
 //     rsfast/_native.py (same number), include the header in
 //     csrc/include/rsfast/slot_laws.h and add one `case` to slot_dispatch
 //     there (both drivers use that switch).
-//  3. In Python: register the law in rsfast/ops.py (`register_slot_law`:
-//     parameter names and a value check raising ValueError naming the
-//     argument), add its torch twin in rsfast/_reference.py (SLOT_TWINS), and a
-//     class in rsfast/distributions.py deriving from SlotDistribution.
+//  3. In Python: register the law in rsfast/ops/slot_sample.py
+//     (`register_slot_law`: parameter names, a value check raising ValueError
+//     naming the argument, and the message of each `invalid` bit), add its
+//     torch twin in rsfast/reference/ (SLOT_TWINS), and a class in
+//     rsfast/distributions.py deriving from SlotDistribution.
 //  4. Tests in tests/test_distributions.py (KS/chi-square vs scipy per regime,
-//     twin agreement, invalid parameters) and a bench case in rsfast/bench.py.
+//     twin agreement, invalid parameters) and a bench case in
+//     rsfast/bench/cases/.
 // ---------------------------------------------------------------------------
 #pragma once
 #include <cmath>
