@@ -2,7 +2,11 @@
 torch's sampler (scipy's truncnorm.rvs for the truncated normal, which torch lacks), float32.
 
 Cases: ``truncated_normal`` ([3, inf), bar >= 30x scipy), ``von_mises`` (bar >= 20x torch),
-``gamma`` (Gamma(2.5), bar >= 1.5x torch._standard_gamma), ``beta``."""
+``gamma`` (Gamma(2.5), bar >= 1.5x torch._standard_gamma), ``beta``; and the same laws with one
+parameter set per element (``*_per_element``: 1M distinct parameter rows, one sample each) against
+torch's sampler on the same parameters and against rsfast's own scalar-parameter speed
+(``rsfast_scalar``; bars: Gamma >= 3x torch._standard_gamma, every law within 1.5x of its scalar
+speed)."""
 
 from __future__ import annotations
 
@@ -16,6 +20,10 @@ CASES = {
     "von_mises": ["rsfast", "torch"],
     "gamma": ["rsfast", "torch"],
     "beta": ["rsfast", "torch"],
+    "truncated_normal_per_element": ["rsfast", "rsfast_scalar", "scipy"],
+    "von_mises_per_element": ["rsfast", "rsfast_scalar", "torch"],
+    "gamma_per_element": ["rsfast", "rsfast_scalar", "torch"],
+    "beta_per_element": ["rsfast", "rsfast_scalar", "torch"],
 }
 
 

@@ -168,7 +168,8 @@ void fused_sample(int kind, int dtype, int64_t dim, int64_t ncomp_q, int64_t nco
 }
 
 void slot_sample(int law, int dtype, int64_t n, int64_t batch, std::vector<uintptr_t> params, uint64_t seed,
-                 uint32_t offset, uintptr_t out, uintptr_t exhausted, int device, uintptr_t stream) {
+                 uint32_t offset, uintptr_t out, uintptr_t exhausted, uintptr_t invalid, int device,
+                 uintptr_t stream) {
   check_dtype(dtype);
   const int k = slot_law_params(law);
   if (k == 0) throw std::invalid_argument("rsfast._C.slot_sample: unknown law code");
@@ -176,7 +177,7 @@ void slot_sample(int law, int dtype, int64_t n, int64_t batch, std::vector<uintp
   if (batch < 1 || n < 0 || (n > 0 && n % batch != 0))
     throw std::invalid_argument("rsfast._C.slot_sample: n must be a multiple of batch >= 1");
   SlotArgs args{law, dtype, n, batch, {nullptr, nullptr, nullptr, nullptr}, seed, offset, mptr(out),
-                static_cast<int64_t*>(mptr(exhausted))};
+                static_cast<int64_t*>(mptr(exhausted)), static_cast<int64_t*>(mptr(invalid))};
   for (int i = 0; i < k; ++i) args.params[i] = cptr(params[i]);
   py::gil_scoped_release nogil;
   if (device < 0)

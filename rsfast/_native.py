@@ -276,15 +276,18 @@ def slot_sample_into(
     offset: int,
     out: torch.Tensor,
     exhausted: torch.Tensor,
+    invalid: torch.Tensor,
 ) -> None:
     """Fill ``out`` (contiguous, n = sample_numel * B elements) with slot-mode draws of ``law``;
     ``params`` are contiguous [B] arrays (element i uses row i % B); ``exhausted`` (int64 [1]) is
-    incremented by the elements whose tries ran out (written NaN). Arguments already validated."""
+    incremented by the elements written NaN (tries ran out, or parameters invalid) and ``invalid``
+    (int64 [1]) OR-ed with the bits of the failed parameter checks (the law's ``invalid`` in
+    csrc/include/rsfast/laws_*.h). Shapes, dtypes and devices already validated."""
     device, stream = device_args(out)
     batch = params[0].numel()
     _C.slot_sample(
         SLOT_LAW_CODES[law], DTYPE_CODES[out.dtype], out.numel(), batch, [ptr(p) for p in params],
-        seed, offset, ptr(out), ptr(exhausted), device, stream,
+        seed, offset, ptr(out), ptr(exhausted), ptr(invalid), device, stream,
     )  # fmt: skip
 
 

@@ -14,14 +14,21 @@ from rsfast import ops
 
 N = 100_003  # several chunks, not a multiple of the chunk or SIMD width
 
-# (law, parameters): one batched case per law, so rows vary inside a chunk.
+INF = float("inf")
+# (law, parameters): one batched case per law, rows of different algorithm branches, so that rows
+# (and, on the per-element path, variants) vary inside a chunk.
 CASES = {
     "truncated_normal": [
-        [0.0, 0.5, -1.0],
-        [1.0, 2.0, 0.3],
-        [-1.0, 3.0, -float("inf")],
-        [1.0, float("inf"), 0.0],
+        [0.0, 0.5, -1.0, 0.0],
+        [1.0, 2.0, 0.3, 1.0],
+        [-1.0, 3.0, -INF, 2.0],
+        [1.0, INF, 0.0, 2.05],
     ],
+    "von_mises": [[0.5, 3.1, -2.0], [1e-3, 10.0, 1e4]],
+    "gamma": [[0.01, 2.5, 0.3], [2.0, 3.0, 1.0]],
+    "beta": [[0.05, 300.0, 0.3], [0.1, 100.0, 40.0]],
+    "poisson": [[3.0, 100.0, 0.0]],
+    "binomial": [[20.0, 100.0, 1000.0], [0.2, 0.6, 0.01]],
 }
 
 

@@ -138,15 +138,24 @@ def test_same_seed_same_bits_other_offset_other_bits():
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-def test_exhausted_tries_write_nan_and_count(dtype):
-    """Past kSlotMaxTries an element is NaN and counted. Only reachable with parameters the Python
-    layer rejects (here a NaN loc, which fails every comparison of every try), so the native
-    module is called directly."""
-    params = [torch.tensor([v], dtype=dtype) for v in (math.nan, 1.0, 3.0, 4.0)]
-    out = torch.empty(7, dtype=dtype)
-    exhausted = torch.zeros(1, dtype=torch.int64)
-    _native.slot_sample_into("truncated_normal", params, SEED, 0, out, exhausted)
-    assert bool(torch.isnan(out).all()) and int(exhausted) == 7
+def test_invalid_rows_write_nan_count_and_flag(dtype):
+    """The kernel checks every row as it reads it: a bad row's elements are NaN, counted in
+    ``exhausted``, and its failed checks OR-ed into ``invalid`` (bit 0: loc not finite; bit 3:
+    scale <= 0), whichever CPU path (row-major or per-element) draws them; good rows still draw."""
+    for sample in (1, 100):  # per-element path, then one row per chunk
+        params = [
+            torch.tensor([math.nan, 0.0, 0.0], dtype=dtype),
+            torch.tensor([1.0, -1.0, 1.0], dtype=dtype),
+            torch.tensor([3.0, 3.0, -1.0], dtype=dtype),
+            torch.tensor([4.0, 4.0, 1.0], dtype=dtype),
+        ]
+        out = torch.empty(sample * 3, dtype=dtype)
+        exhausted = torch.zeros(1, dtype=torch.int64)
+        invalid = torch.zeros(1, dtype=torch.int64)
+        _native.slot_sample_into("truncated_normal", params, SEED, 0, out, exhausted, invalid)
+        out = out.reshape(sample, 3)
+        assert bool(torch.isnan(out[:, :2]).all()) and not bool(torch.isnan(out[:, 2]).any())
+        assert int(exhausted) == 2 * sample and int(invalid) == (1 << 0) | (1 << 3)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)

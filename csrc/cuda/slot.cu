@@ -23,7 +23,8 @@ struct SlotParams {
 template <typename T, typename Law>
 __global__ void __launch_bounds__(kSlotThreads)
     slot_kernel(const SlotParams<T> params, int64_t n, int64_t batch, uint64_t seed, uint32_t offset,
-                T* __restrict__ out, unsigned long long* __restrict__ exhausted) {
+                T* __restrict__ out, unsigned long long* __restrict__ exhausted,
+                unsigned long long* __restrict__ invalid) {
   const int64_t stride = (int64_t)gridDim.x * blockDim.x;
   int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n) return;
@@ -34,8 +35,14 @@ __global__ void __launch_bounds__(kSlotThreads)
     T row[kSlotMaxParams];
 #pragma unroll
     for (int k = 0; k < Law::kParams; ++k) row[k] = params.p[k][j];
-    const typename Law::Prep prep = Law::prepare(row);
-    const T v = slot_draw<T, Law>(prep, (uint32_t)seed, (uint32_t)(seed >> 32), (uint64_t)i, offset);
+    // In-kernel parameter check: a bad row gives NaN, counted, and its check
+    // bits in `invalid` (read by the host only on request: no sync here).
+    const uint32_t fail = Law::invalid(row);
+    T v = T(NAN);
+    if (fail)
+      atomicOr(invalid, (unsigned long long)fail);
+    else
+      v = slot_draw<T, Law>(Law::prepare(row), (uint32_t)seed, (uint32_t)(seed >> 32), (uint64_t)i, offset);
     out[i] = v;
     if (v != v) atomicAdd(exhausted, 1ull);
     j += step;
@@ -53,7 +60,7 @@ void launch(const SlotArgs& a, cudaStream_t stream) {
     for (int k = 0; k < Law::kParams; ++k) params.p[k] = static_cast<const T*>(a.params[k]);
     slot_kernel<T, Law><<<grid, kSlotThreads, 0, stream>>>(
         params, a.n, a.batch, a.seed, a.offset, static_cast<T*>(a.out),
-        reinterpret_cast<unsigned long long*>(a.exhausted));
+        reinterpret_cast<unsigned long long*>(a.exhausted), reinterpret_cast<unsigned long long*>(a.invalid));
   });
   if (!known) throw std::invalid_argument("rsfast CUDA slot_sample: unknown law code");
   CUDA_CHECK(cudaGetLastError());

@@ -26,26 +26,45 @@ __all__ = [
 
 @dataclass(frozen=True)
 class SlotLawSpec:
-    """A law of the slot kernel: its parameter names (kernel order) and a value check.
+    """A law of the slot kernel: its parameter names (kernel order), a value check and the messages
+    of the kernel's own checks.
 
     ``check(params)`` gets the broadcast parameters and raises ValueError naming the offending
-    argument (non-positive scale, NaN, empty interval, ...).
+    argument (non-positive scale, NaN, empty interval, ...) with torch passes (for callers that
+    validate outside a draw, e.g. a distribution's constructor). :func:`slot_sample` does not call it:
+    the kernel checks every row as it reads it (the law's ``invalid`` in ``laws_*.h``) and reports
+    the failed checks as bits; ``errors[k]`` is the message of bit k (the lowest set bit is raised).
     """
 
     name: str
     params: Tuple[str, ...]
     check: Callable[[List[Tensor]], None]
+    errors: Tuple[str, ...] = ()
+
+    def error(self, bits: int) -> str:
+        """The ValueError message of the kernel's check bits (lowest set bit first)."""
+        k = (bits & -bits).bit_length() - 1
+        what = self.errors[k] if k < len(self.errors) else f"invalid parameters (check bits {bits:#x})"
+        return f"{self.name}: {what}"
 
 
 #: The laws of :func:`slot_sample`, by name. Add one with :func:`register_slot_law`.
 SLOT_LAWS: dict[str, SlotLawSpec] = {}
 
 
-def register_slot_law(name: str, params: Sequence[str], check: Callable[[List[Tensor]], None]) -> None:
-    """Register a slot law (its code must be in ``rsfast._native.SLOT_LAW_CODES``)."""
+def register_slot_law(
+    name: str, params: Sequence[str], check: Callable[[List[Tensor]], None], errors: Sequence[str] = ()
+) -> None:
+    """Register a slot law (its code must be in ``rsfast._native.SLOT_LAW_CODES``); ``errors[k]`` is
+    the message of bit k of the kernel's parameter check (naming the parameter)."""
     if name not in _native.SLOT_LAW_CODES:
         raise ValueError(f"law {name!r} has no native code in rsfast._native.SLOT_LAW_CODES")
-    SLOT_LAWS[name] = SlotLawSpec(name, tuple(params), check)
+    SLOT_LAWS[name] = SlotLawSpec(name, tuple(params), check, tuple(errors))
+
+
+def _positive_errors(name: str) -> Tuple[str, str, str]:
+    """Messages of slot_check_positive's three bits (NaN, inf, not > 0)."""
+    return (f"{name} must not be NaN", f"{name} must be finite", f"{name} must be > 0")
 
 
 def _require(ok: Tensor, message: str) -> None:
@@ -75,7 +94,18 @@ def _check_truncated_normal(params: List[Tensor]) -> None:
     _require(low < high, "low must be < high (the interval [low, high] must not be empty)")
 
 
-register_slot_law("truncated_normal", ("loc", "scale", "low", "high"), _check_truncated_normal)
+register_slot_law(
+    "truncated_normal",
+    ("loc", "scale", "low", "high"),
+    _check_truncated_normal,
+    (
+        "loc must be finite (no NaN or inf)",
+        *_positive_errors("scale"),
+        "low must not be NaN",
+        "high must not be NaN",
+        "low must be < high (the interval [low, high] must not be empty)",
+    ),
+)
 
 
 def _slot_batch(law: str, params: List[Tensor]) -> Tuple[SlotLawSpec, torch.Size]:
@@ -117,12 +147,16 @@ def _slot_sample_impl(
     _check_sample_shape(sample_shape)
     check_seed_offset(seed, offset)
     flat = [p.expand(batch).contiguous().reshape(-1) for p in params]
-    spec.check(flat)
     ref = params[0]
     out = torch.empty((*sample_shape, *batch), dtype=ref.dtype, device=ref.device)
     exhausted = torch.zeros((1,), dtype=torch.int64, device=ref.device)
+    invalid = torch.zeros((1,), dtype=torch.int64, device=ref.device)  # bits of the failed checks
     if out.numel() > 0:
-        _native.slot_sample_into(law, flat, seed, offset, out, exhausted)
+        _native.slot_sample_into(law, flat, seed, offset, out, exhausted, invalid)
+        if ref.device.type == "cpu" and int(invalid[0]):
+            raise ValueError(spec.error(int(invalid[0])))
+    elif ref.device.type == "cpu":
+        spec.check(flat)  # no element drawn, so no kernel check: torch passes (cheap, nothing to draw)
     return out, exhausted
 
 
@@ -151,16 +185,20 @@ def slot_sample(
     Args:
         law: a name in :data:`SLOT_LAWS` (``"truncated_normal"``: loc, scale, low, high; ...).
         params: the law's parameters (float32 or float64, one dtype and device), broadcast together to
-            the batch shape like torch.distributions parameters. Values are checked (ValueError naming
-            the parameter).
+            the batch shape like torch.distributions parameters. Values are checked inside the kernel as
+            it reads them (no separate torch passes). On CPU a bad value raises ValueError naming the
+            parameter (e.g. ``"gamma: concentration must be > 0"``); on CUDA reading the check would
+            synchronise, so elements with bad parameters are written NaN and counted in ``exhausted``
+            (no error is raised; :data:`SLOT_LAWS` ``[law].check`` names the parameter on request).
         sample_shape: leading sample dimensions.
         seed, offset: the Philox key and call number. Element i (row-major over the output) reads
             stream i; the result depends only on (params, seed, offset), not on threads or device.
 
     Returns:
         (samples [*sample_shape, *batch_shape] in the params' dtype, exhausted int64 [1]): the number
-        of elements whose bounded tries (``kSlotMaxTries`` = 10,000 proposals) ran out; those are NaN.
-        For valid parameters every law keeps acceptance >= 0.4, so this is 0 unless something is wrong.
+        of elements written NaN: their bounded tries (``kSlotMaxTries`` = 10,000 proposals) ran out, or
+        (CUDA) their parameters are invalid. For valid parameters every law keeps acceptance >= 0.4,
+        so this is 0 unless something is wrong.
     """
     if not isinstance(law, str):
         raise TypeError(f"law must be a str, got {type(law).__name__}")
@@ -194,9 +232,24 @@ def _check_beta(params: List[Tensor]) -> None:
     require_positive(concentration0, "concentration0")
 
 
-register_slot_law("von_mises", ("loc", "concentration"), _check_von_mises)
-register_slot_law("gamma", ("concentration", "rate"), _check_gamma)
-register_slot_law("beta", ("concentration1", "concentration0"), _check_beta)
+register_slot_law(
+    "von_mises",
+    ("loc", "concentration"),
+    _check_von_mises,
+    ("loc must be finite (no NaN or inf)", *_positive_errors("concentration")),
+)
+register_slot_law(
+    "gamma",
+    ("concentration", "rate"),
+    _check_gamma,
+    (*_positive_errors("concentration"), *_positive_errors("rate")),
+)
+register_slot_law(
+    "beta",
+    ("concentration1", "concentration0"),
+    _check_beta,
+    (*_positive_errors("concentration1"), *_positive_errors("concentration0")),
+)
 
 
 def _check_poisson(params: List[Tensor]) -> None:
@@ -222,5 +275,19 @@ def _check_binomial(params: List[Tensor]) -> None:
     _require((probs >= 0) & (probs <= 1), "probs must be in [0, 1]")
 
 
-register_slot_law("poisson", ("rate",), _check_poisson)
-register_slot_law("binomial", ("total_count", "probs"), _check_binomial)
+register_slot_law(
+    "poisson", ("rate",), _check_poisson, ("rate must not be NaN", "rate must be finite", "rate must be >= 0")
+)
+register_slot_law(
+    "binomial",
+    ("total_count", "probs"),
+    _check_binomial,
+    (
+        "total_count must not be NaN",
+        "total_count must be finite",
+        "total_count must be >= 0",
+        "total_count must be an integer",
+        "probs must not be NaN",
+        "probs must be in [0, 1]",
+    ),
+)

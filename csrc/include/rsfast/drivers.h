@@ -169,7 +169,8 @@ struct SlotArgs {
   uint64_t seed;
   uint32_t offset;
   void* out;               // [n] out
-  int64_t* exhausted;      // [1], += elements whose tries ran out (written NaN)
+  int64_t* exhausted;      // [1], += elements written NaN: tries ran out, or parameters invalid
+  int64_t* invalid;        // [1], |= the bits of the failed parameter checks (Law::invalid)
 };
 
 namespace cpu {

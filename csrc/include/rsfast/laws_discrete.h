@@ -174,6 +174,10 @@ struct PoissonLaw {
   using Prep = PoissonPrep;
 
   RSFAST_HD static Prep prepare(const T* p) { return poisson_prepare((double)p[0]); }
+  // Bits 0-2: rate NaN / inf / < 0.
+  RSFAST_HD static uint32_t invalid(const T* p) {
+    return slot_check_finite(p[0], 1) | slot_bit<T>(p[0] != p[0], 0) | slot_bit<T>(!(p[0] >= T(0)), 2);
+  }
 
   RSFAST_HD static bool try_once(const Prep& q, const SlotWords<kBlocks>& w, T& x) {
     double k = 0.0;
@@ -283,6 +287,12 @@ struct BinomialLaw {
   using Prep = BinomialPrep;
 
   RSFAST_HD static Prep prepare(const T* p) { return binomial_prepare((double)p[0], (double)p[1]); }
+  // Bits 0-3: total_count NaN / inf / < 0 / not an integer; 4: probs NaN; 5: probs outside [0, 1].
+  RSFAST_HD static uint32_t invalid(const T* p) {
+    const T n = p[0], pr = p[1];
+    return slot_bit<T>(n != n, 0) | slot_check_finite(n, 1) | slot_bit<T>(!(n >= T(0)), 2) |
+           slot_bit<T>(!(n == std::floor(n)), 3) | slot_bit<T>(pr != pr, 4) | slot_bit<T>(!(pr >= T(0) && pr <= T(1)), 5);
+  }
 
   RSFAST_HD static bool try_once(const Prep& q, const SlotWords<kBlocks>& w, T& x) {
     double k = q.value;

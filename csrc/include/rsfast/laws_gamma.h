@@ -97,8 +97,15 @@ struct GammaLaw {
     T rate;
   };
 
-  RSFAST_HD static Prep prepare(const T* p) { return Prep{mt_prepare<T>(p[0]), p[1]}; }
+  template <class P>  // const T*, or any p[k] accessor (the CPU driver's lane view)
+  RSFAST_HD static Prep prepare(const P& p) { return Prep{mt_prepare<T>(p[0]), p[1]}; }
+  // Bits 0-2: concentration NaN / inf / <= 0; bits 3-5: rate.
+  template <class P>
+  RSFAST_HD static uint32_t invalid(const P& p) { return slot_check_positive<T>(p[0], 0) | slot_check_positive<T>(p[1], 3); }
 
+  // The CPU driver's per-element path rebuilds this Prep in SIMD lanes (slot.cpp;
+  // GCC vectorises that loop for float32 Gamma, not for the other laws: measured).
+  static constexpr bool kLanePrepare = sizeof(T) == 4;
   // Variants: 0 = a >= 1, 1 = boosted (a < 1); the CPU driver runs one per chunk.
   static constexpr int kVariants = 2;
   RSFAST_HD static int variant(const Prep& q) { return q.m.boost ? 1 : 0; }
@@ -139,7 +146,11 @@ struct BetaLaw {
     MTConst<T> mx, my;
   };
 
-  RSFAST_HD static Prep prepare(const T* p) { return Prep{mt_prepare<T>(p[0]), mt_prepare<T>(p[1])}; }
+  template <class P>  // const T*, or any p[k] accessor (the CPU driver's lane view)
+  RSFAST_HD static Prep prepare(const P& p) { return Prep{mt_prepare<T>(p[0]), mt_prepare<T>(p[1])}; }
+  // Bits 0-2: concentration1 NaN / inf / <= 0; bits 3-5: concentration0.
+  template <class P>
+  RSFAST_HD static uint32_t invalid(const P& p) { return slot_check_positive<T>(p[0], 0) | slot_check_positive<T>(p[1], 3); }
 
   // Variants: 0 = neither concentration below 1 (X / (X + Y) directly), 1 = log space.
   static constexpr int kVariants = 2;

@@ -44,7 +44,15 @@ struct TruncatedNormalLaw {
     int mode;
   };
 
-  RSFAST_HD static Prep prepare(const T* p) {
+  // Bit 0: loc not finite; 1-3: scale NaN / inf / <= 0; 4: low NaN; 5: high
+  // NaN; 6: not low < high.
+  RSFAST_HD static uint32_t invalid(const T* p) {
+    return slot_check_finite(p[0], 0) | slot_check_positive(p[1], 1) | slot_bit<T>(p[2] != p[2], 4) |
+           slot_bit<T>(p[3] != p[3], 5) | slot_bit<T>(!(p[2] < p[3]), 6);
+  }
+
+  template <class P>  // const T*, or any p[k] accessor (the CPU driver's lane view)
+  RSFAST_HD static Prep prepare(const P& p) {
     Prep q;
     q.loc = p[0];
     q.scale = p[1];

@@ -31,7 +31,19 @@ struct VonMisesLaw {
     T K1, A, B, q;
   };
 
-  RSFAST_HD static Prep prepare(const T* p) {
+  // Bit 0: loc not finite; bits 1-3: concentration NaN / inf / <= 0.
+  RSFAST_HD static uint32_t invalid(const T* p) { return slot_check_finite(p[0], 0) | slot_check_positive(p[1], 1); }
+
+  // One variant (the driver's per-element SIMD path serves laws with variants).
+  static constexpr int kVariants = 1;
+  RSFAST_HD static int variant(const Prep&) { return 0; }
+  template <int V>
+  RSFAST_HD static bool try_variant(const Prep& q, const SlotWords<kBlocks>& w, T& x) {
+    return try_once(q, w, x);
+  }
+
+  template <class P>  // const T*, or any p[k] accessor (the CPU driver's lane view)
+  RSFAST_HD static Prep prepare(const P& p) {
     constexpr T kPi = SlotLimits<T>::kPi, kTwoPi = T(2) * SlotLimits<T>::kPi;
     Prep r;
     T loc = p[0] - kTwoPi * std::rint(p[0] / kTwoPi);

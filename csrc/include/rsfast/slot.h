@@ -23,6 +23,13 @@
 // i % B. Drivers walk the row index along with i instead of taking a 64-bit
 // modulo per element.
 //
+// Parameter checks run in the kernel (no separate torch passes): an element
+// whose row fails its law's `invalid` check is written NaN, counted in
+// `exhausted`, and the failed check bits are OR-ed into `invalid` of the op
+// (SlotArgs). The CPU Python layer turns the lowest bit into a ValueError
+// naming the parameter; on CUDA it is not read (that would synchronise): the
+// element is NaN and `exhausted` > 0 flags it.
+//
 // Bounded loops: an element makes at most kSlotMaxTries tries. When they are
 // exhausted the element is written as NaN and counted (`exhausted` of the
 // op); the Python layer raises rsfast.SamplingError where it can read the
@@ -40,29 +47,43 @@
 //         RSFAST_HD static Prep prepare(const T* p);   // p[k]: parameter k of the row
 //         RSFAST_HD static bool try_once(const Prep& q, const SlotWords<kBlocks>& w, T& x);
 //       };
+//         RSFAST_HD static uint32_t invalid(const T* p);  // parameter checks, see below
 //     `try_once` is one proposal (or a few candidates) from the words w (use
 //     w.uniform<T>(i), w.exponential<T>(i), w.normal_pair(i, ...)); it returns
 //     true and sets x when it accepts. Keep it branch-free where cheap (bit-mask
 //     selects slot_pick, no loops, no libm calls in float: fastmath.h,
 //     fast_expf in fastmath.h, fast_atan2_pos below) so that the CPU driver vectorises it
-//     across elements. `prepare` may assume the parameters were validated in
-//     Python. Document the words.
+//     across elements. `prepare` may assume `invalid(p)` returned 0.
+//     `invalid` returns the bits of the failed parameter checks (bit k: check
+//     k failed; several may be set); rsfast/ops.py holds one message per bit
+//     (register_slot_law `errors`) and names the lowest set bit, so order the
+//     checks as the messages should be preferred (NaN before inf before
+//     range). Keep it branch-free (slot_check_*). Document the words.
 //     Optional, when a law has regimes with different algorithms (small /
 //     large mean, ...): `static constexpr int kVariants` (<= 4),
 //     `static int variant(const Prep&)` and `template <int V> static bool
 //     try_variant(...)` (same signature as try_once, which then just switches).
 //     The CPU driver then runs the variant of a single-row chunk with only its
-//     own arithmetic in the SIMD lanes.
+//     own arithmetic in the SIMD lanes, and groups the elements of a
+//     per-element chunk by variant (one variant per group, no mode branch).
+//     Optional: `static constexpr bool kLanePrepare = true` (with `prepare`
+//     a template on the accessor, `template <class P> prepare(const P& p)`)
+//     makes the per-element path rebuild each lane's Prep from its raw
+//     parameters inside the SIMD loop; set it only where GCC vectorises that
+//     loop (check with -fopt-info-vec), else stored Preps in a scalar loop
+//     are faster.
 //  2. Add its code to `SlotLaw` below and to SLOT_LAW_CODES in
 //     rsfast/_native.py (same number), include the header in
 //     csrc/include/rsfast/slot_laws.h and add one `case` to slot_dispatch
 //     there (both drivers use that switch).
-//  3. In Python: register the law in rsfast/ops.py (`register_slot_law`:
-//     parameter names and a value check raising ValueError naming the
-//     argument), add its torch twin in rsfast/_reference.py (SLOT_TWINS), and a
-//     class in rsfast/distributions.py deriving from SlotDistribution.
+//  3. In Python: register the law in rsfast/ops/slot_sample.py
+//     (`register_slot_law`: parameter names, a value check raising ValueError
+//     naming the argument, and the message of each `invalid` bit), add its
+//     torch twin in rsfast/reference/ (SLOT_TWINS), and a class in
+//     rsfast/distributions.py deriving from SlotDistribution.
 //  4. Tests in tests/test_distributions.py (KS/chi-square vs scipy per regime,
-//     twin agreement, invalid parameters) and a bench case in rsfast/bench.py.
+//     twin agreement, invalid parameters) and a bench case in
+//     rsfast/bench/cases/.
 // ---------------------------------------------------------------------------
 #pragma once
 #include <cmath>
@@ -180,12 +201,33 @@ struct SlotLimits<float> {
   static constexpr float kTiny = 1.17549435082228750797e-38f;
   static constexpr float kBelowOne = 0.999999940395355224609375f;
   static constexpr float kPi = 3.14159265358979323846f;
+  static constexpr float kMax = 3.40282346638528859812e+38f;
 };
 template <>
 struct SlotLimits<double> {
   static constexpr double kTiny = 2.22507385850720138309e-308;
   static constexpr double kBelowOne = 0.99999999999999988897769753748;
   static constexpr double kPi = 3.14159265358979323846;
+  static constexpr double kMax = 1.79769313486231570815e+308;
 };
+
+// Branch-free parameter checks (Law::invalid): the bit `1 << k` when check k fails.
+template <typename T>
+RSFAST_HD uint32_t slot_bit(bool fail, int k) {
+  return (uint32_t)fail << k;
+}
+// x is NaN (bit k), +-inf (bit k + 1), not > 0 (bit k + 2, also set for NaN:
+// the lower NaN bit wins the message).
+template <typename T>
+RSFAST_HD uint32_t slot_check_positive(T x, int k) {
+  const T ax = x < T(0) ? -x : x;
+  return slot_bit<T>(x != x, k) | slot_bit<T>(ax > SlotLimits<T>::kMax, k + 1) | slot_bit<T>(!(x > T(0)), k + 2);
+}
+// x is NaN or +-inf (bit k).
+template <typename T>
+RSFAST_HD uint32_t slot_check_finite(T x, int k) {
+  const T ax = x < T(0) ? -x : x;
+  return slot_bit<T>(!(ax <= SlotLimits<T>::kMax), k);
+}
 
 }  // namespace rsfast

@@ -1,5 +1,5 @@
 """Benchmark cases of the discrete slot laws: poisson_rate3, poisson_rate100, binomial_n100_p0.3,
-binomial_n10_p0.5."""
+binomial_n10_p0.5, and poisson / binomial with one parameter set per element (``*_per_element``)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from ..common import (
     _device,
     _generator,
 )
-from .slot_sample import _dist_prepared
+from .slot_sample import _dist_prepared, per_element_cases
 
 #: Place of these cases in the report.
 ORDER = 8
@@ -74,6 +74,14 @@ def _binomial_setup(total_count: int, probs: float) -> Callable[[bool, str], Pre
     return setup
 
 
+#: name -> (class, parameters, baseline method, mean, sd) of the discrete per-element cases.
+PER_ELEMENT_CASES = {
+    "poisson_rate3_per_element": ("Poisson", (3.0,), "torch", 3.0, math.sqrt(3.0)),
+    "poisson_rate100_per_element": ("Poisson", (100.0,), "torch", 100.0, 10.0),
+    "binomial_n100_p0.3_per_element": ("Binomial", (100.0, 0.3), "torch", 30.0, math.sqrt(21.0)),
+}
+
+
 #: The cases of this module, in report order.
 CASES = [
     BenchCase(
@@ -96,4 +104,5 @@ CASES = [
         "1M Binomial(10, 0.5) samples, float32 (inversion) vs torch.distributions.Binomial.sample",
         _binomial_setup(10, 0.5),
     ),
+    *per_element_cases(PER_ELEMENT_CASES),
 ]

@@ -1,4 +1,5 @@
-"""Benchmark cases of ``slot_sample``: truncated_normal, von_mises, gamma, beta."""
+"""Benchmark cases of ``slot_sample``: truncated_normal, von_mises, gamma, beta, and the same laws with one
+parameter set per element (``<law>_per_element``)."""
 
 from __future__ import annotations
 
@@ -144,6 +145,101 @@ def _setup_beta(quick: bool, device: str) -> Prepared:
     return _dist_prepared("beta", dev, n, run_rsfast, run_torch, 0.4, 0.2, {"law": "Beta(2, 3)"})
 
 
+# ---------------------------------------------------------------- per-element parameters
+#
+# One parameter set per output element (VAEs, Dirichlet layers, hierarchical models): the distribution
+# is built on [n] parameter tensors and sampled once. Methods: ``rsfast`` (per-element parameters),
+# ``rsfast_scalar`` (the same law with scalar parameters, n samples: the per-element overhead is the
+# ``rsfast x`` of this row) and ``torch`` (torch's sampler on the same [n] parameters; scipy for the
+# truncated normal, which torch lacks). The discrete laws' cases are in ``slot_discrete``.
+
+#: Elements per call of the per-element cases: (full, quick).
+PER_ELEMENT_N = (1_000_000, 200_000)
+
+
+def _per_element_setup(
+    case: str, cls_name: str, values: tuple[float, ...], baseline: str, mean: float, sd: float
+) -> Callable[[bool, str], Prepared]:
+    def setup(quick: bool, device: str) -> Prepared:
+        import scipy.stats as st
+
+        from ... import distributions
+
+        cls = getattr(distributions, cls_name)
+        dev = _device(device)
+        n = PER_ELEMENT_N[quick]
+        vec = [torch.full((n,), v, device=dev) for v in values]
+        d_vec = cls(*vec)
+        d_one = cls(*(torch.tensor(v, device=dev) for v in values))
+        g = _generator(dev)
+        items = {"rsfast": n, "rsfast_scalar": n, baseline: n}
+
+        def run_rsfast() -> Tensor:
+            return d_vec.sample(generator=g)
+
+        def run_scalar() -> Tensor:
+            return d_one.sample((n,), generator=g)
+
+        if baseline == "scipy":  # truncated normal: per-element bounds in standard units
+            n_scipy = SCIPY_N[quick]
+            items[baseline] = n_scipy
+            lo, hi = ((np.full(n_scipy, values[k]) - values[0]) / values[1] for k in (2, 3))
+
+            def run_baseline() -> Any:
+                return st.truncnorm.rvs(lo, hi, random_state=np.random.default_rng(SEED))
+        elif cls_name == "Gamma":
+
+            def run_baseline() -> Any:
+                return torch._standard_gamma(vec[0], generator=g) / vec[1]
+        elif cls_name == "Poisson":
+
+            def run_baseline() -> Any:
+                return torch.poisson(vec[0], generator=g)
+        else:  # torch.distributions.<cls> on the same [n] parameters (global generator)
+            ref = getattr(torch.distributions, cls_name)(*vec)
+
+            def run_baseline() -> Any:
+                return ref.sample()
+
+        return Prepared(
+            case=case,
+            unit="samples/s",
+            methods={"rsfast": run_rsfast, "rsfast_scalar": run_scalar, baseline: run_baseline},
+            items=items,
+            check=_dist_check(items, mean, sd),
+            device=dev,
+            meta={"n": n, "dtype": "float32", "law": f"{cls_name}{values}", "parameters": "per element"},
+        )
+
+    return setup
+
+
+def per_element_cases(table: dict[str, tuple[str, tuple[float, ...], str, float, float]]) -> list[BenchCase]:
+    """Bench cases from name -> (distribution class, parameters, baseline method, mean, sd)."""
+    return [
+        BenchCase(
+            name,
+            f"{cls}{vals}, float32, 1M distinct parameter rows (one sample each): rsfast vs its"
+            f" scalar-parameter speed (rsfast_scalar) and {base}",
+            _per_element_setup(name, cls, vals, base, mean, sd),
+        )
+        for name, (cls, vals, base, mean, sd) in table.items()
+    ]
+
+
+_TN_MEAN = 3.2830987  # TruncatedNormal(0, 1) on [3, inf): phi(3) / (1 - Phi(3)), and its sd
+_TN_SD = 0.2656298
+_VM_SD = 1.3
+
+#: name -> (class, parameters, baseline method, mean, sd) of the continuous per-element cases.
+PER_ELEMENT_CASES = {
+    "truncated_normal_per_element": ("TruncatedNormal", (0.0, 1.0, 3.0, math.inf), "scipy", _TN_MEAN, _TN_SD),
+    "von_mises_per_element": ("VonMises", (0.0, 1.0), "torch", 0.0, _VM_SD),
+    "gamma_per_element": ("Gamma", (2.5, 1.0), "torch", 2.5, math.sqrt(2.5)),
+    "beta_per_element": ("Beta", (2.0, 3.0), "torch", 0.4, 0.2),
+}
+
+
 #: The cases of this module, in report order.
 CASES = [
     BenchCase(
@@ -166,4 +262,5 @@ CASES = [
         "Beta(2, 3), float32: rsfast slot kernel vs torch.distributions.Beta.sample",
         _setup_beta,
     ),
+    *per_element_cases(PER_ELEMENT_CASES),
 ]
