@@ -22,6 +22,10 @@
 namespace py = pybind11;
 using namespace rsfast;
 
+namespace rsfast::tokens {
+void bind(py::module& mod);  // csrc/ops/tokens/bind.cpp
+}
+
 namespace {
 
 const void* cptr(uintptr_t p) { return reinterpret_cast<const void*>(p); }
@@ -266,4 +270,5 @@ PYBIND11_MODULE(_C, mod) {
   mod.def("select_groups", &select_groups, "Group selection kernels (best_of_n, rso, threshold, top_fraction, filter_groups).");
   mod.def("select_dedupe", &select_dedupe, "Keep the first occurrence of each (group, key).");
   mod.def("select_scratch_bytes", &select_scratch_bytes);
+  tokens::bind(mod);
 }
