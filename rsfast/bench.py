@@ -991,6 +991,11 @@ CASES: dict[str, BenchCase] = {
 }
 
 
+from ._bench_tokens import cases as _token_cases  # noqa: E402  (needs BenchCase / Prepared above)
+
+CASES.update({c.name: c for c in _token_cases()})
+
+
 # ---------------------------------------------------------------- timing
 
 
