@@ -5,7 +5,7 @@ Methods: ``rsfast``, ``torch`` (the sort-based path of Hugging Face warpers / vL
 sort, cumulative-sum mask, multinomial; for verification a vectorised torch chain verification) and
 ``per_row`` (the same torch path called row by row from Python, on 8 rows)."""
 
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable
 
 import torch
 from torch import Tensor
@@ -28,7 +28,7 @@ def _check_ids(v: int) -> Callable[[str, Any], None]:
     return check
 
 
-def _sample_setup(name: str, kw: Dict[str, Any]) -> Callable[[bool, str], Prepared]:
+def _sample_setup(name: str, kw: dict[str, Any]) -> Callable[[bool, str], Prepared]:
     def setup(quick: bool, device: str) -> Prepared:
         dev = _device(device)
         v = TOKENS_V[quick]
@@ -47,7 +47,9 @@ def _sample_setup(name: str, kw: Dict[str, Any]) -> Callable[[bool, str], Prepar
 
         def run_per_row() -> Tensor:
             g.manual_seed(SEED)
-            return torch.cat([twin.sort_sample(logits[i : i + 1], generator=g, **sort_kw) for i in range(PER_ROW_ROWS)])
+            return torch.cat(
+                [twin.sort_sample(logits[i : i + 1], generator=g, **sort_kw) for i in range(PER_ROW_ROWS)]
+            )
 
         return Prepared(
             case=name,
@@ -89,7 +91,9 @@ def _verify_setup(quick: bool, device: str) -> Prepared:
         ]
 
     def check(method: str, out: Any) -> None:
-        ids = out.ids if isinstance(out, tokens.Verification) else (out[0] if isinstance(out, tuple) else None)
+        ids = (
+            out.ids if isinstance(out, tokens.Verification) else (out[0] if isinstance(out, tuple) else None)
+        )
         if ids is not None:
             assert bool((ids < v).all() & (ids >= -1).all()), f"{method}: id out of range"
 
@@ -104,7 +108,7 @@ def _verify_setup(quick: bool, device: str) -> Prepared:
     )
 
 
-def cases() -> List[BenchCase]:
+def cases() -> list[BenchCase]:
     """The token sampling cases."""
     return [
         BenchCase(

@@ -1,10 +1,12 @@
-"""Torch custom ops of :mod:`rsfast.tokens` (namespace ``rsfast``): schema, CPU and CUDA kernels, fake kernels.
+"""Torch custom ops of :mod:`rsfast.tokens` (namespace ``rsfast``): CPU and CUDA kernels, fake kernels.
 
 Every op takes per-row parameter tensors already broadcast to [B] (the public layer does that) and runs
 the native drivers of ``csrc/ops/tokens``. In eager mode on plain tensors the kernels run directly (no
 dispatcher overhead); under ``torch.compile``, fake tensors or tensor subclasses the registered op runs.
-No ``from __future__ import annotations`` here: ``torch.library.custom_op`` reads the annotations.
+No ``from __future__ import annotations`` and typing's List / Tuple here: ``torch.library.custom_op`` reads
+the annotations, and older torch only understands these spellings.
 """
+# ruff: noqa: UP006, UP035
 
 from typing import List, Optional, Tuple
 
@@ -64,11 +66,23 @@ def _sample_impl(
     if b > 0:
         device, stream = _native.device_args(x)
         _C.tokens_sample(
-            X_DTYPES[x.dtype], input, order, b, v, _native.ptr(x),
+            X_DTYPES[x.dtype],
+            input,
+            order,
+            b,
+            v,
+            _native.ptr(x),
             *_params(x, temperature, top_k, top_p, min_p),
-            _native.ptr(seeds), _native.ptr(offsets), per_row_stream, num_samples,
-            _native.ptr(ids), _native.ptr(valid), _native.ptr(logprobs) if want_logprobs else 0, device, stream,
-        )  # fmt: skip
+            _native.ptr(seeds),
+            _native.ptr(offsets),
+            per_row_stream,
+            num_samples,
+            _native.ptr(ids),
+            _native.ptr(valid),
+            _native.ptr(logprobs) if want_logprobs else 0,
+            device,
+            stream,
+        )
     return ids, valid, logprobs
 
 
@@ -117,8 +131,20 @@ def sample(
     num_samples: int,
 ) -> Tuple[Tensor, Tensor, Tensor]:
     """Kernel entry of :func:`rsfast.tokens.sample` (validated there)."""
-    args = (x, temperature, top_k, top_p, min_p, seeds, offsets, per_row_stream, input, order, want_logprobs,
-            num_samples)  # fmt: skip
+    args = (
+        x,
+        temperature,
+        top_k,
+        top_p,
+        min_p,
+        seeds,
+        offsets,
+        per_row_stream,
+        input,
+        order,
+        want_logprobs,
+        num_samples,
+    )
     if _direct([x, temperature, top_k, top_p, min_p, seeds, offsets]):
         return _sample_impl(*args)
     return sample_op(*args)
@@ -128,7 +154,14 @@ def sample(
 
 
 def _filter_impl(
-    x: Tensor, temperature: Tensor, top_k: Tensor, top_p: Tensor, min_p: Tensor, input: int, order: int, mode: int
+    x: Tensor,
+    temperature: Tensor,
+    top_k: Tensor,
+    top_p: Tensor,
+    min_p: Tensor,
+    input: int,
+    order: int,
+    mode: int,
 ) -> Tuple[Tensor, Tensor]:
     b, v = x.shape
     out = torch.empty((b, v), dtype=torch.float32, device=x.device)
@@ -136,9 +169,19 @@ def _filter_impl(
     if b > 0:
         device, stream = _native.device_args(x)
         _C.tokens_filter(
-            X_DTYPES[x.dtype], input, order, mode, b, v, _native.ptr(x),
-            *_params(x, temperature, top_k, top_p, min_p), _native.ptr(out), _native.ptr(valid), device, stream,
-        )  # fmt: skip
+            X_DTYPES[x.dtype],
+            input,
+            order,
+            mode,
+            b,
+            v,
+            _native.ptr(x),
+            *_params(x, temperature, top_k, top_p, min_p),
+            _native.ptr(out),
+            _native.ptr(valid),
+            device,
+            stream,
+        )
     return out, valid
 
 
@@ -151,13 +194,27 @@ filter_op = torch.library.custom_op(
 
 @filter_op.register_fake
 def _filter_fake(
-    x: Tensor, temperature: Tensor, top_k: Tensor, top_p: Tensor, min_p: Tensor, input: int, order: int, mode: int
+    x: Tensor,
+    temperature: Tensor,
+    top_k: Tensor,
+    top_p: Tensor,
+    min_p: Tensor,
+    input: int,
+    order: int,
+    mode: int,
 ) -> Tuple[Tensor, Tensor]:
     return x.new_empty(x.shape, dtype=torch.float32), x.new_empty((x.shape[0],), dtype=torch.bool)
 
 
 def filter_rows(
-    x: Tensor, temperature: Tensor, top_k: Tensor, top_p: Tensor, min_p: Tensor, input: int, order: int, mode: int
+    x: Tensor,
+    temperature: Tensor,
+    top_k: Tensor,
+    top_p: Tensor,
+    min_p: Tensor,
+    input: int,
+    order: int,
+    mode: int,
 ) -> Tuple[Tensor, Tensor]:
     """Kernel entry of :func:`rsfast.tokens.renorm_probs` / :func:`rsfast.tokens.mask_logits`."""
     args = (x, temperature, top_k, top_p, min_p, input, order, mode)
@@ -197,17 +254,35 @@ def _verify_impl(
         device, stream = _native.device_args(target)
         qcode = X_DTYPES[draft_probs.dtype] if draft_probs is not None else 0
         _C.tokens_verify(
-            X_DTYPES[target.dtype], qcode, input, order, mode, b, v, num_drafts, _native.ptr(cu),
-            _native.ptr(draft), _native.ptr(target), _native.ptr(draft_probs),
+            X_DTYPES[target.dtype],
+            qcode,
+            input,
+            order,
+            mode,
+            b,
+            v,
+            num_drafts,
+            _native.ptr(cu),
+            _native.ptr(draft),
+            _native.ptr(target),
+            _native.ptr(draft_probs),
             *_params(target, temperature, top_k, top_p, min_p),
-            _native.ptr(seeds), _native.ptr(offsets), per_row_stream,
-            _native.ptr(ids), _native.ptr(acc), _native.ptr(emitted), _native.ptr(valid), device, stream,
-        )  # fmt: skip
+            _native.ptr(seeds),
+            _native.ptr(offsets),
+            per_row_stream,
+            _native.ptr(ids),
+            _native.ptr(acc),
+            _native.ptr(emitted),
+            _native.ptr(valid),
+            device,
+            stream,
+        )
     return ids, acc, emitted, valid
 
 
-#: ``rsfast::tokens_verify(draft, target, draft_probs, cu, num_drafts, temperature, top_k, top_p, min_p, seeds,
-#: offsets, per_row_stream, input, order, mode) -> (ids [B, S + 1], num_accepted, num_emitted, valid)``.
+#: ``rsfast::tokens_verify(draft, target, draft_probs, cu, num_drafts, temperature, top_k, top_p, min_p,
+#: seeds, offsets, per_row_stream, input, order, mode) -> (ids [B, S + 1], num_accepted, num_emitted,
+#: valid)``.
 verify_op = torch.library.custom_op(
     "rsfast::tokens_verify", _verify_impl, mutates_args=(), device_types=("cpu", "cuda")
 )
@@ -258,8 +333,23 @@ def verify(
     mode: int,
 ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     """Kernel entry of :func:`rsfast.tokens.verify` (validated there)."""
-    args = (draft, target, draft_probs, cu, num_drafts, temperature, top_k, top_p, min_p, seeds, offsets,
-            per_row_stream, input, order, mode)  # fmt: skip
+    args = (
+        draft,
+        target,
+        draft_probs,
+        cu,
+        num_drafts,
+        temperature,
+        top_k,
+        top_p,
+        min_p,
+        seeds,
+        offsets,
+        per_row_stream,
+        input,
+        order,
+        mode,
+    )
     if _direct([draft, target, draft_probs, cu, temperature, top_k, top_p, min_p, seeds, offsets]):
         return _verify_impl(*args)
     return verify_op(*args)

@@ -10,7 +10,7 @@ less than ``p`` of the (top-k survivors' in order "hf", whole row's in "joint") 
 """
 
 import math
-from typing import Optional, Tuple
+from typing import Optional
 
 import torch
 from torch import Tensor
@@ -41,7 +41,7 @@ def filtered_probs(
     min_p: object = None,
     input: str = "logits",
     order: str = "hf",
-) -> Tuple[Tensor, Tensor]:
+) -> tuple[Tensor, Tensor]:
     """(law [B, V] float64 on the CPU, valid [B]): the filtered, renormalised distribution of each row,
     by sorting. Invalid rows (bad values or parameters) are all zero."""
     x = x.detach().float().cpu()
@@ -65,7 +65,9 @@ def filtered_probs(
         if input == "logits":
             z = (row - m) / t[r]  # float32, as the kernels
             w = torch.exp(z.double())
-            keep_min = z.double() >= math.log(float(mp[r])) if float(mp[r]) > 0 else torch.ones(v, dtype=torch.bool)
+            keep_min = (
+                z.double() >= math.log(float(mp[r])) if float(mp[r]) > 0 else torch.ones(v, dtype=torch.bool)
+            )
         else:
             w = row.double()
             keep_min = w >= float(mp[r]) * float(m)
@@ -102,8 +104,11 @@ def sample(law: Tensor, valid: Tensor, generator: Optional[torch.Generator] = No
 
 
 def verify(
-    draft: Tensor, target_law: Tensor, draft_probs: Optional[Tensor] = None, generator: Optional[torch.Generator] = None
-) -> Tuple[Tensor, Tensor]:
+    draft: Tensor,
+    target_law: Tensor,
+    draft_probs: Optional[Tensor] = None,
+    generator: Optional[torch.Generator] = None,
+) -> tuple[Tensor, Tensor]:
     """Vectorised chain verification over dense laws: ``draft`` [B, S], ``target_law`` [B, S + 1, V]
     (filtered, normalised), ``draft_probs`` [B, S, V] or None (one-hot). Returns (ids [B, S + 1] padded with
     -1, num_accepted [B])."""
@@ -160,7 +165,7 @@ def sort_verify(
     draft_probs: Optional[Tensor] = None,
     temperature: float = 1.0,
     generator: Optional[torch.Generator] = None,
-) -> Tuple[Tensor, Tensor]:
+) -> tuple[Tensor, Tensor]:
     """A vectorised torch verification from logits (the speed baseline): softmax of the target rows, then
     :func:`verify`."""
     law = torch.softmax(target_logits.float() / temperature, -1)

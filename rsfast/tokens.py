@@ -38,7 +38,7 @@ parameter out of range in a parameter tensor) give ``valid = False`` and id 0; o
 """
 
 import math
-from typing import NamedTuple, Optional, Tuple, Union
+from typing import NamedTuple, Optional, Union
 
 import torch
 from torch import Tensor
@@ -86,7 +86,9 @@ def _row_param(
         if value.dim() == 0:
             value = value.reshape(1).expand(b)
         if value.dim() != 1 or value.shape[0] != b:
-            raise ValueError(f"{name} must be a scalar or a [B] tensor with B = {b}, got {tuple(value.shape)}")
+            raise ValueError(
+                f"{name} must be a scalar or a [B] tensor with B = {b}, got {tuple(value.shape)}"
+            )
         if value.device != device:
             raise ValueError(f"{name} is on {value.device} but the rows are on {device}")
         if dtype == torch.int64 and value.is_floating_point():
@@ -102,7 +104,9 @@ def _check_scalars(temperature: Param, top_k: Param, top_p: Param, min_p: Param,
         if not (math.isfinite(temperature) and temperature >= 0):
             raise ValueError(f"temperature must be finite and >= 0, got {temperature}")
         if input == "probs" and temperature not in (0, 1):
-            raise ValueError(f"temperature must be 0 or 1 with input='probs' (it scales logits), got {temperature}")
+            raise ValueError(
+                f"temperature must be 0 or 1 with input='probs' (it scales logits), got {temperature}"
+            )
     if isinstance(top_k, float) or isinstance(top_k, bool):
         raise TypeError(f"top_k must be an int, a tensor or None, got {type(top_k).__name__}")
     if isinstance(top_k, int) and top_k < 0:
@@ -128,7 +132,7 @@ def _check_rows(x: Tensor, name: str, dims: int) -> None:
 
 def _seeds(
     seeds: Param, offsets: Param, generator: Optional[torch.Generator], b: int, device: torch.device
-) -> Tuple[Tensor, Tensor, bool]:
+) -> tuple[Tensor, Tensor, bool]:
     if seeds is None:
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
@@ -151,7 +155,7 @@ def _seeds(
 
 def _filters(
     b: int, dev: torch.device, temperature: Param, top_k: Param, top_p: Param, min_p: Param, input: str
-) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     _check_scalars(temperature, top_k, top_p, min_p, input)
     return (
         _row_param(temperature, b, dev, torch.float32, "temperature", 1.0),
@@ -207,7 +211,7 @@ def sample(
 
 def _filtered(
     x: Tensor, mode: str, temperature: Param, top_k: Param, top_p: Param, min_p: Param, input: str, order: str
-) -> Tuple[Tensor, Tensor]:
+) -> tuple[Tensor, Tensor]:
     _check_rows(x, "x", 2)
     in_code = _choice(input, _ops.INPUTS, "input")
     order_code = _choice(order, _ops.ORDERS, "order")
@@ -326,7 +330,20 @@ def verify(
     tt, k, p, mp = _filters(b, target.device, temperature, top_k, top_p, min_p, input)
     sd, o, per_row = _seeds(seeds, offsets, generator, b, target.device)
     ids, acc, emitted, valid = _ops.verify(
-        draft_token_ids.to(torch.int64).contiguous(), target.contiguous(), draft_probs, cu, s,
-        tt, k, p, mp, sd, o, per_row, in_code, order_code, mode_code,
-    )  # fmt: skip
+        draft_token_ids.to(torch.int64).contiguous(),
+        target.contiguous(),
+        draft_probs,
+        cu,
+        s,
+        tt,
+        k,
+        p,
+        mp,
+        sd,
+        o,
+        per_row,
+        in_code,
+        order_code,
+        mode_code,
+    )
     return Verification(ids, acc, emitted, valid)

@@ -31,16 +31,21 @@ def test_row_is_a_function_of_its_inputs_seed_and_offset():
     full = tokens.sample(x, seeds=seeds, offsets=offsets, return_logprobs=True, **params)
     perm = torch.randperm(40, generator=torch.Generator().manual_seed(3))
     permuted = tokens.sample(
-        x[perm], seeds=seeds[perm], offsets=offsets[perm], return_logprobs=True,
+        x[perm],
+        seeds=seeds[perm],
+        offsets=offsets[perm],
+        return_logprobs=True,
         **{k: v[perm] for k, v in params.items()},
-    )  # fmt: skip
+    )
     assert torch.equal(permuted.ids, full.ids[perm])
     assert torch.equal(permuted.logprobs, full.logprobs[perm])
     for b in (0, 17, 39):  # alone, in a batch of one
         one = tokens.sample(
-            x[b : b + 1], seeds=int(seeds[b]), offsets=int(offsets[b]),
+            x[b : b + 1],
+            seeds=int(seeds[b]),
+            offsets=int(offsets[b]),
             **{k: v[b : b + 1] for k, v in params.items()},
-        )  # fmt: skip
+        )
         assert int(one.ids[0]) == int(full.ids[b])
 
 
@@ -82,7 +87,9 @@ def test_num_samples_first_draw_is_the_single_draw():
 def test_greedy_rows():
     x = _logits(6, 100, 6)
     x[2, 10] = x[2, 20] = x[2].max() + 1  # tie at the max: the first index
-    r = tokens.sample(x, temperature=torch.tensor([0.0, 1.0, 0.0, 0.0, 1.0, 0.0]), seeds=1, return_logprobs=True)
+    r = tokens.sample(
+        x, temperature=torch.tensor([0.0, 1.0, 0.0, 0.0, 1.0, 0.0]), seeds=1, return_logprobs=True
+    )
     for b in (0, 2, 3, 5):
         assert int(r.ids[b]) == int(torch.argmax(x[b]))
         assert float(r.logprobs[b]) == 0.0
@@ -208,9 +215,19 @@ def test_opcheck():
     x = _logits(4, 300, 11)
     b = 4
     args = (
-        x, torch.full((b,), 0.8), torch.full((b,), 20, dtype=torch.int64), torch.full((b,), 0.9, dtype=torch.float64),
-        torch.zeros(b, dtype=torch.float64), torch.arange(b), torch.zeros(b, dtype=torch.int64), False, 0, 0, True, 3,
-    )  # fmt: skip
+        x,
+        torch.full((b,), 0.8),
+        torch.full((b,), 20, dtype=torch.int64),
+        torch.full((b,), 0.9, dtype=torch.float64),
+        torch.zeros(b, dtype=torch.float64),
+        torch.arange(b),
+        torch.zeros(b, dtype=torch.int64),
+        False,
+        0,
+        0,
+        True,
+        3,
+    )
     torch.library.opcheck(ops.sample_op, args)
     torch.library.opcheck(ops.filter_op, (*args[:5], 0, 1, 0))
 

@@ -1,4 +1,4 @@
-"""The law of rsfast.tokens.sample against the sort-based twin's exact law (float64): chi-square tests with bins
+"""The law of rsfast.tokens.sample against the sort-based twin's exact law (float64): chi-square tests, bins
 merged to expected counts >= 5, 10**6 draws per checked row, p > 1e-4 after Bonferroni over the cases;
 tokens of zero probability or outside the kept set never drawn; negative controls the same test rejects."""
 
@@ -108,7 +108,9 @@ def test_law_matches_twin(case):
     r = tokens.sample(x, seeds=1234 + v, num_samples=DRAWS, input=inp, **kw)
     assert bool(r.valid[0])
     counts = torch.bincount(r.ids[0], minlength=v)
-    assert int(counts[law[0] == 0].sum()) == 0, "a token outside the kept set (or of zero probability) was drawn"
+    assert int(counts[law[0] == 0].sum()) == 0, (
+        "a token outside the kept set (or of zero probability) was drawn"
+    )
     assert chi2_p(counts, law[0]) > THRESHOLD
 
 

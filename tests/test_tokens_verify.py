@@ -86,9 +86,12 @@ def test_fixed_drafts_exact_joint_law(v, s, kw, with_q):
     if not with_q:
         q = torch.nn.functional.one_hot(draft, v).float()
     r = tokens.verify(
-        draft[None].expand(N, s), logits[None].expand(N, s + 1, v), q[None].expand(N, s, v) if with_q else None,
-        seeds=torch.arange(N), **kw,
-    )  # fmt: skip
+        draft[None].expand(N, s),
+        logits[None].expand(N, s + 1, v),
+        q[None].expand(N, s, v) if with_q else None,
+        seeds=torch.arange(N),
+        **kw,
+    )
     assert bool(r.valid.all())
     assert torch.equal(r.num_emitted, r.num_accepted + 1)
     n_acc = r.num_accepted
@@ -96,7 +99,7 @@ def test_fixed_drafts_exact_joint_law(v, s, kw, with_q):
     for j in range(s):  # accepted prefix equals the drafts
         rows = n_acc > j
         assert bool((r.ids[rows, j] == draft[j]).all())
-    assert bool((r.ids.gather(1, (n_acc[:, None] + 1).clamp_max(s)) [n_acc < s] == -1).all())
+    assert bool((r.ids.gather(1, (n_acc[:, None] + 1).clamp_max(s))[n_acc < s] == -1).all())
     counts = torch.zeros(s + 1, v)
     counts.index_put_((n_acc, last), torch.ones(N), accumulate=True)
     assert chi2_p(counts, _exact_joint(draft, law, q)) > THRESHOLD
@@ -108,8 +111,12 @@ def test_drafts_from_q_emit_the_target_law():
     v, s = 7, 3
     kw = dict(top_k=5, top_p=0.9)
     logits, q, law = _case(v, s, 77, kw)
-    draft = torch.stack([torch.multinomial(q[j], N, replacement=True, generator=_gen(j)) for j in range(s)], 1)
-    r = tokens.verify(draft, logits[None].expand(N, s + 1, v), q[None].expand(N, s, v), seeds=torch.arange(N), **kw)
+    draft = torch.stack(
+        [torch.multinomial(q[j], N, replacement=True, generator=_gen(j)) for j in range(s)], 1
+    )
+    r = tokens.verify(
+        draft, logits[None].expand(N, s + 1, v), q[None].expand(N, s, v), seeds=torch.arange(N), **kw
+    )
     for j in range(s + 1):
         rows = r.num_emitted > j
         assert chi2_p(torch.bincount(r.ids[rows, j], minlength=v), law[j]) > THRESHOLD
@@ -139,7 +146,9 @@ def test_one_hot_targets_give_a_fixed_output():
     assert bool((r.ids == torch.tensor([2, 5, 5, -1])).all())
     assert bool((r.num_accepted == 2).all())
     q = torch.softmax(torch.randn(s, v, generator=_gen(3)), -1)
-    r = tokens.verify(draft.expand(n, s), target.expand(n, s + 1, v), q.expand(n, s, v), seeds=torch.arange(n))
+    r = tokens.verify(
+        draft.expand(n, s), target.expand(n, s + 1, v), q.expand(n, s, v), seeds=torch.arange(n)
+    )
     assert bool((r.ids == torch.tensor([2, 5, 5, -1])).all())
 
 
@@ -176,9 +185,13 @@ def test_ragged_matches_dense_per_request_and_batch_position():
     for b, sb in enumerate(counts):
         d0, t0 = int(cu[b]), int(cu[b]) + b
         one = tokens.verify(
-            draft[d0 : d0 + sb][None], target[t0 : t0 + sb + 1][None], q[d0 : d0 + sb][None],
-            seeds=int(seeds[b]), offsets=4, **kw,
-        )  # fmt: skip
+            draft[d0 : d0 + sb][None],
+            target[t0 : t0 + sb + 1][None],
+            q[d0 : d0 + sb][None],
+            seeds=int(seeds[b]),
+            offsets=4,
+            **kw,
+        )
         assert int(one.num_accepted[0]) == int(r.num_accepted[b])
         assert one.ids[0].tolist() == r.ids[b, : sb + 1].tolist()
         assert bool((r.ids[b, sb + 1 :] == -1).all())
@@ -211,7 +224,9 @@ def test_bad_requests():
     assert torch.equal(r.ids[3:], clean.ids[3:])
     q = torch.softmax(torch.randn(b, s, v, generator=g), -1)
     q[4, 0, 0] = -1.0
-    r = tokens.verify(clean.ids[:, :s].clamp_min(0), target.nan_to_num(0.0, 0.0, 0.0), q, seeds=torch.arange(b))
+    r = tokens.verify(
+        clean.ids[:, :s].clamp_min(0), target.nan_to_num(0.0, 0.0, 0.0), q, seeds=torch.arange(b)
+    )
     assert not bool(r.valid[4])
     assert bool(((r.ids >= -1) & (r.ids < v)).all())
 
@@ -228,7 +243,9 @@ def test_argument_errors():
     with pytest.raises(ValueError, match="draft_probs"):
         tokens.verify(draft, target, torch.rand(2, 2, 4))
     with pytest.raises(ValueError, match="cu_num_draft_tokens"):
-        tokens.verify(torch.zeros(3, dtype=torch.int64), torch.randn(5, 5), cu_num_draft_tokens=torch.tensor([0, 2, 1]))
+        tokens.verify(
+            torch.zeros(3, dtype=torch.int64), torch.randn(5, 5), cu_num_draft_tokens=torch.tensor([0, 2, 1])
+        )
 
 
 def test_opcheck():
@@ -237,6 +254,12 @@ def test_opcheck():
     target = torch.randn(b, s + 1, v, generator=g)
     draft = torch.randint(0, v, (b, s), generator=g)
     q = torch.softmax(torch.randn(b, s, v, generator=g), -1)
-    params = (torch.ones(b), torch.zeros(b, dtype=torch.int64), torch.ones(b, dtype=torch.float64),
-              torch.zeros(b, dtype=torch.float64), torch.arange(b), torch.zeros(b, dtype=torch.int64))  # fmt: skip
+    params = (
+        torch.ones(b),
+        torch.zeros(b, dtype=torch.int64),
+        torch.ones(b, dtype=torch.float64),
+        torch.zeros(b, dtype=torch.float64),
+        torch.arange(b),
+        torch.zeros(b, dtype=torch.int64),
+    )
     torch.library.opcheck(ops.verify_op, (draft, target, q, None, s, *params, False, 0, 0, 0))
