@@ -263,6 +263,7 @@ def _verify_impl(
             v,
             num_drafts,
             _native.ptr(cu),
+            draft.numel(),
             _native.ptr(draft),
             _native.ptr(target),
             _native.ptr(draft_probs),

@@ -263,3 +263,14 @@ def test_opcheck():
         torch.zeros(b, dtype=torch.int64),
     )
     torch.library.opcheck(ops.verify_op, (draft, target, q, None, s, *params, False, 0, 0, 0))
+
+
+def test_ragged_layout_out_of_range_is_invalid_not_read():
+    """With max_num_draft_tokens the host does not read cu: a layout outside the arrays is invalid."""
+    v = 10
+    draft = torch.zeros(4, dtype=torch.int64)
+    target = torch.randn(4 + 3, v)
+    cu = torch.tensor([0, 2, 9, 4])  # request 1 claims drafts 2..9 of 4
+    r = tokens.verify(draft, target, cu_num_draft_tokens=cu, max_num_draft_tokens=7, seeds=torch.arange(3))
+    assert r.valid.tolist() == [True, False, False]
+    assert r.num_emitted.tolist()[1:] == [0, 0]

@@ -48,6 +48,7 @@ void sample(int xdtype, int input, int order, int64_t B, int64_t V, uintptr_t x,
 }
 
 void verify(int xdtype, int qdtype, int input, int order, int mode, int64_t B, int64_t V, int64_t S, uintptr_t cu,
+            int64_t N,
             uintptr_t draft, uintptr_t target, uintptr_t draft_probs, uintptr_t temperature, uintptr_t top_k,
             uintptr_t top_p, uintptr_t min_p, uintptr_t seeds, uintptr_t offsets, bool per_row_stream,
             uintptr_t ids, uintptr_t num_accepted, uintptr_t num_emitted, uintptr_t valid, int device,
@@ -56,7 +57,8 @@ void verify(int xdtype, int qdtype, int input, int order, int mode, int64_t B, i
   check_codes(qdtype, input, order);
   if (mode != kProbabilistic && mode != kGreedy) throw std::invalid_argument("rsfast._C.tokens_verify: bad mode");
   if (B < 0 || V < 1 || S < 0) throw std::invalid_argument("rsfast._C.tokens_verify: bad sizes");
-  const VerifyArgs a{xdtype, qdtype, input, order, mode, B, V, S, at<const int64_t>(cu), at<const int64_t>(draft),
+  if (N < 0) throw std::invalid_argument("rsfast._C.tokens_verify: bad sizes");
+  const VerifyArgs a{xdtype, qdtype, input, order, mode, B, V, S, at<const int64_t>(cu), N, at<const int64_t>(draft),
                      at<const void>(target), at<const void>(draft_probs),
                      params(temperature, top_k, top_p, min_p, seeds, offsets, per_row_stream), at<int64_t>(ids),
                      at<int64_t>(num_accepted), at<int64_t>(num_emitted), at<uint8_t>(valid)};

@@ -490,7 +490,8 @@ void verify_run(const VerifyArgs& a) {
     int64_t* ids = a.ids + b * (a.S + 1);
     for (int64_t j = 0; j <= a.S; ++j) ids[j] = -1;
     const RowParams P = row_params(a.p, b);
-    bool ok = params_ok(P, a.input) && n >= 0 && n <= a.S;
+    // a ragged layout outside its arrays makes the request invalid (never read out of bounds)
+    bool ok = params_ok(P, a.input) && n >= 0 && n <= a.S && (!a.cu || (a.cu[b] >= 0 && a.cu[b + 1] <= a.N));
     for (int64_t j = 0; ok && j <= n; ++j) ok = !row_bad<DT>(trow(j), V, a.input);
     for (int64_t j = 0; ok && j < n; ++j) ok = a.draft[d0 + j] >= 0 && a.draft[d0 + j] < V;
     for (int64_t j = 0; ok && a.draft_probs && j < n; ++j) ok = !row_bad<QT>(qrow(j), V, kProbs);

@@ -327,8 +327,9 @@ __global__ void __launch_bounds__(kThreads) filter_kernel(FilterArgs a) {
 // ------------------------------------------------------------------- verify
 
 template <int DT, int QT>
-__device__ bool request_ok(const VerifyArgs& a, const RowParams& P, int64_t n, int64_t d0, int64_t r0, Shared& sh) {
-  bool ok = params_ok(P, a.input) && n >= 0 && n <= a.S;
+__device__ bool request_ok(const VerifyArgs& a, int64_t b, const RowParams& P, int64_t n, int64_t d0, int64_t r0,
+                           Shared& sh) {
+  bool ok = params_ok(P, a.input) && n >= 0 && n <= a.S && (!a.cu || (a.cu[b] >= 0 && a.cu[b + 1] <= a.N));
   for (int64_t j = 0; ok && j <= n; ++j) {
     const Row r{static_cast<const char*>(a.target) + (size_t)(r0 + j) * a.V * x_bytes(DT), a.V, a.input};
     ok = !scan_row<DT>(r, sh).bad;
@@ -352,7 +353,7 @@ __global__ void __launch_bounds__(kThreads) verify_kernel(VerifyArgs a) {
     for (int64_t j = threadIdx.x; j <= a.S; j += kThreads) ids[j] = -1;
     __syncthreads();
     const RowParams P = row_params(a.p, b);
-    const bool ok = request_ok<DT, QT>(a, P, n, d0, r0, sh);
+    const bool ok = request_ok<DT, QT>(a, b, P, n, d0, r0, sh);
     if (!ok) {
       if (threadIdx.x == 0) {
         a.valid[b] = 0;

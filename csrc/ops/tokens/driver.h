@@ -51,6 +51,7 @@ struct VerifyArgs {
   int64_t B, V;
   int64_t S;                // ids have S + 1 columns; dense: drafts per request
   const int64_t* cu;        // [B + 1] cumulative draft counts (ragged), or nullptr (dense)
+  int64_t N;                // draft tokens in all (ragged: rows of draft_probs; target has N + B rows)
   const int64_t* draft;     // dense [B, S] / ragged [N] draft token ids
   const void* target;       // dense [B, S + 1, V] / ragged [N + B, V]
   const void* draft_probs;  // dense [B, S, V] / ragged [N, V], or nullptr (one-hot drafts)
