@@ -2,9 +2,12 @@
 thread count, ISA-independent integer arithmetic), bad rows, argument errors, opcheck, torch.compile."""
 
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
+from _helpers import TESTS_DIR, _child_env
 
 import rsfast.tokens as tokens
 from rsfast import _ops_tokens as ops
@@ -241,3 +244,24 @@ def test_compile_fullgraph_decode_step_matches_eager():
     seeds, offsets = torch.arange(8), torch.full((8,), 3)
     compiled = torch.compile(step, fullgraph=True, backend="aot_eager")
     assert torch.equal(compiled(x, seeds, offsets), step(x, seeds, offsets))
+
+
+def test_isa_and_threads_give_the_same_bits():
+    """The AVX2 and baseline builds of the CPU driver, at 1 and 2 threads, give the same outputs."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(TESTS_DIR / "_tokens_probe.py")],
+            env=_child_env(threads, isa),
+            cwd=str(TESTS_DIR),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for threads, isa in ((2, None), (1, None), (2, "baseline"))
+    ]
+    digests = set()
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+        digests.add(out.strip())
+    assert len(digests) == 1
