@@ -16,6 +16,15 @@ from torch import Tensor
 from . import _native
 from ._native import _C
 
+__all__ = [
+    "tokens_sample",
+    "tokens_sample_op",
+    "tokens_filter",
+    "tokens_filter_op",
+    "tokens_verify",
+    "tokens_verify_op",
+]
+
 # Native codes (csrc/ops/tokens/core.h).
 X_DTYPES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2, torch.float64: 3}
 INPUTS = {"logits": 0, "probs": 1}
@@ -88,12 +97,12 @@ def _sample_impl(
 
 #: ``rsfast::tokens_sample(x, temperature, top_k, top_p, min_p, seeds, offsets, per_row_stream, input, order,
 #: want_logprobs, num_samples) -> (ids [B, n], valid [B], logprobs [B, n] or [0, n])``.
-sample_op = torch.library.custom_op(
+tokens_sample_op = torch.library.custom_op(
     "rsfast::tokens_sample", _sample_impl, mutates_args=(), device_types=("cpu", "cuda")
 )
 
 
-@sample_op.register_fake
+@tokens_sample_op.register_fake
 def _sample_fake(
     x: Tensor,
     temperature: Tensor,
@@ -116,7 +125,7 @@ def _sample_fake(
     )
 
 
-def sample(
+def tokens_sample(
     x: Tensor,
     temperature: Tensor,
     top_k: Tensor,
@@ -147,7 +156,7 @@ def sample(
     )
     if _direct([x, temperature, top_k, top_p, min_p, seeds, offsets]):
         return _sample_impl(*args)
-    return sample_op(*args)
+    return tokens_sample_op(*args)
 
 
 # ------------------------------------------------------------------ filter
@@ -187,12 +196,12 @@ def _filter_impl(
 
 #: ``rsfast::tokens_filter(x, temperature, top_k, top_p, min_p, input, order, mode) -> (out [B, V] float32,
 #: valid [B])``: mode 0 the filtered probabilities, 1 the logits masked with -inf.
-filter_op = torch.library.custom_op(
+tokens_filter_op = torch.library.custom_op(
     "rsfast::tokens_filter", _filter_impl, mutates_args=(), device_types=("cpu", "cuda")
 )
 
 
-@filter_op.register_fake
+@tokens_filter_op.register_fake
 def _filter_fake(
     x: Tensor,
     temperature: Tensor,
@@ -206,7 +215,7 @@ def _filter_fake(
     return x.new_empty(x.shape, dtype=torch.float32), x.new_empty((x.shape[0],), dtype=torch.bool)
 
 
-def filter_rows(
+def tokens_filter(
     x: Tensor,
     temperature: Tensor,
     top_k: Tensor,
@@ -220,7 +229,7 @@ def filter_rows(
     args = (x, temperature, top_k, top_p, min_p, input, order, mode)
     if _direct([x, temperature, top_k, top_p, min_p]):
         return _filter_impl(*args)
-    return filter_op(*args)
+    return tokens_filter_op(*args)
 
 
 # ------------------------------------------------------------------ verify
@@ -284,12 +293,12 @@ def _verify_impl(
 #: ``rsfast::tokens_verify(draft, target, draft_probs, cu, num_drafts, temperature, top_k, top_p, min_p,
 #: seeds, offsets, per_row_stream, input, order, mode) -> (ids [B, S + 1], num_accepted, num_emitted,
 #: valid)``.
-verify_op = torch.library.custom_op(
+tokens_verify_op = torch.library.custom_op(
     "rsfast::tokens_verify", _verify_impl, mutates_args=(), device_types=("cpu", "cuda")
 )
 
 
-@verify_op.register_fake
+@tokens_verify_op.register_fake
 def _verify_fake(
     draft: Tensor,
     target: Tensor,
@@ -316,7 +325,7 @@ def _verify_fake(
     )
 
 
-def verify(
+def tokens_verify(
     draft: Tensor,
     target: Tensor,
     draft_probs: Optional[Tensor],
@@ -353,4 +362,4 @@ def verify(
     )
     if _direct([draft, target, draft_probs, cu, temperature, top_k, top_p, min_p, seeds, offsets]):
         return _verify_impl(*args)
-    return verify_op(*args)
+    return tokens_verify_op(*args)

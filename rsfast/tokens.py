@@ -201,7 +201,7 @@ def sample(
         if not 1 <= num_samples <= 2**32:
             raise ValueError(f"num_samples must be in [1, 2**32], got {num_samples}")
         n = num_samples
-    ids, valid, lp = _ops.sample(
+    ids, valid, lp = _ops.tokens_sample(
         x.contiguous(), t, k, p, mp, s, o, per_row, in_code, order_code, bool(return_logprobs), n
     )
     if num_samples is None:
@@ -216,7 +216,7 @@ def _filtered(
     in_code = _choice(input, _ops.INPUTS, "input")
     order_code = _choice(order, _ops.ORDERS, "order")
     t, k, p, mp = _filters(x.shape[0], x.device, temperature, top_k, top_p, min_p, input)
-    return _ops.filter_rows(x.contiguous(), t, k, p, mp, in_code, order_code, _ops.FILTER_MODES[mode])
+    return _ops.tokens_filter(x.contiguous(), t, k, p, mp, in_code, order_code, _ops.FILTER_MODES[mode])
 
 
 def renorm_probs(
@@ -329,7 +329,7 @@ def verify(
         raise ValueError("draft_token_ids must be on the target's device")
     tt, k, p, mp = _filters(b, target.device, temperature, top_k, top_p, min_p, input)
     sd, o, per_row = _seeds(seeds, offsets, generator, b, target.device)
-    ids, acc, emitted, valid = _ops.verify(
+    ids, acc, emitted, valid = _ops.tokens_verify(
         draft_token_ids.to(torch.int64).contiguous(),
         target.contiguous(),
         draft_probs,

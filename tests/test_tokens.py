@@ -231,8 +231,8 @@ def test_opcheck():
         True,
         3,
     )
-    torch.library.opcheck(ops.sample_op, args)
-    torch.library.opcheck(ops.filter_op, (*args[:5], 0, 1, 0))
+    torch.library.opcheck(ops.tokens_sample_op, args)
+    torch.library.opcheck(ops.tokens_filter_op, (*args[:5], 0, 1, 0))
 
 
 def test_compile_fullgraph_decode_step_matches_eager():

@@ -262,7 +262,7 @@ def test_opcheck():
         torch.arange(b),
         torch.zeros(b, dtype=torch.int64),
     )
-    torch.library.opcheck(ops.verify_op, (draft, target, q, None, s, *params, False, 0, 0, 0))
+    torch.library.opcheck(ops.tokens_verify_op, (draft, target, q, None, s, *params, False, 0, 0, 0))
 
 
 def test_ragged_layout_out_of_range_is_invalid_not_read():
