@@ -1,7 +1,7 @@
 """Torch custom ops of :mod:`rsfast.tokens` (namespace ``rsfast``): CPU and CUDA kernels, fake kernels.
 
 Every op takes per-row parameter tensors already broadcast to [B] (the public layer does that) and runs
-the native drivers of ``csrc/ops/tokens``. In eager mode on plain tensors the kernels run directly (no
+the native token drivers. In eager mode on plain tensors the kernels run directly (no
 dispatcher overhead); under ``torch.compile``, fake tensors or tensor subclasses the registered op runs.
 No ``from __future__ import annotations`` and typing's List / Tuple here: ``torch.library.custom_op`` reads
 the annotations, and older torch only understands these spellings.

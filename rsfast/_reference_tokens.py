@@ -1,6 +1,7 @@
 """Pure-torch twins of :mod:`rsfast.tokens`: the sort-based filtered law (the oracle, float64), a sampler
-drawing from it, a vectorised verification, and the sort-based decoding path of Hugging Face / vLLM (the
-speed baseline). Imports nothing from the kernels' modules.
+drawing from it and a vectorised verification. Imports nothing from the kernels' modules.
+The speed baselines: :func:`sort_sample` (the sort-based decoding path of Hugging Face / vLLM) and
+:func:`sort_verify` (a vectorised torch verification).
 
 The law (the rule the kernels share): values ``x`` are the rows as float32; logits give
 ``z = (x - max x) / T`` in float32 and weights ``exp(z)`` in float64; probs give weights ``x``.
