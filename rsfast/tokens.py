@@ -43,7 +43,7 @@ from typing import NamedTuple, Optional, Union
 import torch
 from torch import Tensor
 
-from . import _ops_tokens as _ops
+from .ops import tokens as _ops
 
 __all__ = ["TokenSample", "Verification", "sample", "verify", "renorm_probs", "mask_logits"]
 

@@ -9,7 +9,7 @@ import torch
 from scipy import stats
 
 import rsfast.tokens as tokens
-from rsfast import _reference_tokens as ref
+from rsfast.reference import tokens as ref
 
 DRAWS = 10**6
 ALPHA = 1e-4
@@ -103,7 +103,7 @@ THRESHOLD = ALPHA / (len(CASES) + 4)  # Bonferroni over the cases and the dtype 
 def test_law_matches_twin(case):
     kind, v, inp, kw = case
     x = _row(kind, v, v + len(kw))[None]
-    law, valid = ref.filtered_probs(x, input=inp, **kw)
+    law, valid = ref.tokens_filtered_probs(x, input=inp, **kw)
     assert bool(valid[0])
     r = tokens.sample(x, seeds=1234 + v, num_samples=DRAWS, input=inp, **kw)
     assert bool(r.valid[0])
@@ -118,7 +118,7 @@ def test_law_matches_twin(case):
 def test_law_low_precision_inputs(dtype):
     x = _row("normal1", 3000, 5)[None].to(dtype)
     kw = dict(top_k=100, top_p=0.8, temperature=0.9)
-    law, _ = ref.filtered_probs(x, **kw)
+    law, _ = ref.tokens_filtered_probs(x, **kw)
     r = tokens.sample(x, seeds=99, num_samples=DRAWS, **kw)
     counts = torch.bincount(r.ids[0], minlength=3000)
     assert int(counts[law[0] == 0].sum()) == 0
@@ -135,7 +135,7 @@ def test_law_mixed_rows():
         top_p=torch.tensor([0.9, 1.0, 0.5, 0.95]),
         min_p=torch.tensor([0.0, 0.05, 0.0, 0.5]),
     )
-    law, valid = ref.filtered_probs(x, **kw)
+    law, valid = ref.tokens_filtered_probs(x, **kw)
     r = tokens.sample(x, seeds=torch.tensor([5, 6, 7, 8]), num_samples=DRAWS // 4, **kw)
     for b in range(4):
         counts = torch.bincount(r.ids[b], minlength=v)
@@ -151,7 +151,7 @@ def _boundary_row() -> torch.Tensor:
 def test_boundary_ties_exact_kept_sets():
     x = _boundary_row()
     # top-k 3: the 3rd largest value 0.1 is tied four times; all ties are kept
-    law, _ = ref.filtered_probs(x, top_k=3, input="probs")
+    law, _ = ref.tokens_filtered_probs(x, top_k=3, input="probs")
     assert torch.equal(law[0] > 0, torch.tensor([True] * 6 + [False] * 2))
     r = tokens.renorm_probs(x, top_k=3)
     assert torch.equal(r[0] > 0, law[0] > 0)
@@ -160,7 +160,7 @@ def test_boundary_ties_exact_kept_sets():
     assert torch.equal(r[0] > 0, torch.tensor([True, True] + [False] * 6))
     ids = tokens.sample(x, input="probs", top_p=0.5, seeds=3, num_samples=DRAWS).ids[0]
     assert set(ids.unique().tolist()) == {0, 1}
-    law, _ = ref.filtered_probs(x, top_p=0.5, input="probs")
+    law, _ = ref.tokens_filtered_probs(x, top_p=0.5, input="probs")
     assert chi2_p(torch.bincount(ids, minlength=8), law[0]) > THRESHOLD
 
 
@@ -173,16 +173,16 @@ def _draw_wrong(law: torch.Tensor, seed: int) -> torch.Tensor:
 def test_negative_control_topk_off_by_one():
     """A sampler keeping one token too many at the top-k boundary fails the same test."""
     x = _row("normal1", 1000, 11)[None]
-    law, _ = ref.filtered_probs(x, top_k=50)
-    wrong, _ = ref.filtered_probs(x, top_k=51)
+    law, _ = ref.tokens_filtered_probs(x, top_k=50)
+    wrong, _ = ref.tokens_filtered_probs(x, top_k=51)
     assert chi2_p(_draw_wrong(wrong[0], 1), law[0]) < THRESHOLD
 
 
 def test_negative_control_topp_mass_off():
     """A sampler whose top-p mass is off by 1e-3 (so one more token is kept) fails the same test."""
     x = torch.linspace(0, -6, 400)[None]
-    law, _ = ref.filtered_probs(x, top_p=0.9)
-    wrong, _ = ref.filtered_probs(x, top_p=0.9 + 1e-3)
+    law, _ = ref.tokens_filtered_probs(x, top_p=0.9)
+    wrong, _ = ref.tokens_filtered_probs(x, top_p=0.9 + 1e-3)
     assert int((wrong[0] > 0).sum()) > int((law[0] > 0).sum())
     assert chi2_p(_draw_wrong(wrong[0], 4), law[0]) < THRESHOLD
 
@@ -190,7 +190,7 @@ def test_negative_control_topp_mass_off():
 def test_negative_control_shifted_law():
     """The same kept set with 0.3 % of the mass moved between two tokens fails the G-test."""
     x = _row("normal1", 100, 12)[None]
-    law, _ = ref.filtered_probs(x, top_k=20)
+    law, _ = ref.tokens_filtered_probs(x, top_k=20)
     wrong = law[0].clone()
     idx = torch.nonzero(wrong > 0)[:, 0]
     a, b = int(idx[0]), int(idx[1])
@@ -203,7 +203,7 @@ def test_negative_control_shifted_law():
 def test_logprobs_match_twin():
     x = _row("normal5", 5000, 3)[None].expand(4, 5000)
     kw = dict(top_k=200, top_p=0.95, temperature=0.9)
-    law, _ = ref.filtered_probs(x[:1], **kw)
+    law, _ = ref.tokens_filtered_probs(x[:1], **kw)
     r = tokens.sample(x, seeds=torch.arange(4), num_samples=1000, return_logprobs=True, **kw)
     expect = torch.log(law[0][r.ids]).float()
     assert torch.allclose(r.logprobs, expect, atol=1e-5, rtol=1e-5)

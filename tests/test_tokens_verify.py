@@ -9,8 +9,8 @@ import torch
 from scipy import stats
 
 import rsfast.tokens as tokens
-from rsfast import _ops_tokens as ops
-from rsfast import _reference_tokens as ref
+from rsfast.ops import tokens as ops
+from rsfast.reference import tokens as ref
 
 N = 100_000
 ALPHA = 1e-4
@@ -50,7 +50,7 @@ def _case(v: int, s: int, seed: int, kw: dict):
     g = _gen(seed)
     logits = 2 * torch.randn(s + 1, v, generator=g)
     q = torch.softmax(1.5 * torch.randn(s, v, generator=g), -1)
-    law, _ = ref.filtered_probs(logits, **kw)
+    law, _ = ref.tokens_filtered_probs(logits, **kw)
     return logits, q, law
 
 
