@@ -1,7 +1,7 @@
 // CUDA driver of rsfast.tokens: one block per row (sample, filter) or per
 // request (verify), on the caller's stream, no host synchronisation.
 //
-// The same results as cpu.cpp, bit for bit: the kept set is one order-key
+// The same results as csrc/cpu/tokens.cpp, bit for bit: the kept set is one order-key
 // threshold t found by the same radix descent (levels of 11, 11, 10 bits, here
 // each level a pass over the row into a shared-memory histogram), masses are
 // exact uint64 sums (atomics and reductions in any order give the same
@@ -124,7 +124,7 @@ struct Boundary {
   uint64_t mass_ge;
 };
 
-// The radix descent of cpu.cpp, one pass over the row per level.
+// The radix descent of the CPU driver, one pass over the row per level.
 template <int DT>
 __device__ Boundary descend(const Row& r, const Weights& w, bool by_mass, uint64_t need, Shared& sh) {
   uint32_t prefix = 0;
