@@ -5,7 +5,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import distributions, finetune, ops, proposals, select, targets  # noqa: E402
+from . import distributions, finetune, ops, proposals, select, targets, tokens  # noqa: E402
 from ._native import build_info  # noqa: E402
 from .compact_rows import accept_compact_rows  # noqa: E402
 from .ops import perturb_  # noqa: E402
@@ -25,6 +25,7 @@ __all__ = [
     "proposals",
     "targets",
     "select",
+    "tokens",
     "finetune",
     "sample",
     "estimate_log_M",

@@ -346,3 +346,22 @@ def select_dedupe_into(keys: torch.Tensor, groups: torch.Tensor, keep: torch.Ten
     size = 1 << max(1, (2 * m - 1).bit_length())  # a power of two >= 2 m
     table = torch.empty(size, dtype=torch.int64, device=keys.device)
     _C.select_dedupe(m, ptr(keys), ptr(groups), ptr(keep), ptr(table), size, device, stream)
+
+
+# ---- token sampling (rsfast.tokens): the arguments of _C.tokens_* in order, after the tensors'
+# pointers (see rsfast/ops/tokens.py)
+
+
+def tokens_sample_into(*args: Any) -> None:
+    """Fill ids, valid and logprobs of :func:`rsfast.ops.tokens_sample` (pointers and codes in)."""
+    _C.tokens_sample(*args)
+
+
+def tokens_filter_into(*args: Any) -> None:
+    """Fill the filtered rows of :func:`rsfast.ops.tokens_filter`."""
+    _C.tokens_filter(*args)
+
+
+def tokens_verify_into(*args: Any) -> None:
+    """Fill the outputs of :func:`rsfast.ops.tokens_verify`."""
+    _C.tokens_verify(*args)

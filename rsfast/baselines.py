@@ -14,8 +14,11 @@ from torch.distributions import Distribution
 
 from .proposals import MixtureNormal, Normal, Proposal, Uniform
 from .reference.select import group_padded, top_fraction_count
+from .reference.tokens import tokens_verify
 
 __all__ = [
+    "tokens_sort_sample",
+    "tokens_sort_verify",
     "sample_torch_loop",
     "sample_per_sample",
     "rso_torch",
@@ -211,3 +214,41 @@ def dedupe_per_row(keys: list[int], groups: list[int]) -> list[bool]:
         keep.append((g, key) not in seen)
         seen.add((g, key))
     return keep
+
+
+def tokens_sort_sample(
+    logits: Tensor,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    min_p: float | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """The sort-based decoding step of Hugging Face warpers / vLLM (the speed baseline): temperature,
+    softmax, sort, cumulative-sum mask, multinomial. One scalar of each parameter for the batch."""
+    s = logits / temperature
+    if top_k is not None:
+        s = s.masked_fill(s < torch.topk(s, top_k)[0][..., -1, None], -math.inf)
+    if top_p is not None:
+        sorted_s, idx = torch.sort(s, descending=False)
+        cum = sorted_s.softmax(-1).cumsum(-1)
+        remove = cum <= (1 - top_p)
+        remove[..., -1:] = False
+        s = s.masked_fill(remove.scatter(1, idx, remove), -math.inf)
+    probs = s.softmax(-1)
+    if min_p is not None:
+        probs = probs.masked_fill(probs < min_p * probs.max(-1, keepdim=True).values, 0.0)
+    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+
+
+def tokens_sort_verify(
+    draft: Tensor,
+    target_logits: Tensor,
+    draft_probs: Tensor | None = None,
+    temperature: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor]:
+    """A vectorised torch verification from logits (the speed baseline): softmax of the target rows, then
+    :func:`rsfast.reference.tokens.tokens_verify`."""
+    law = torch.softmax(target_logits.float() / temperature, -1)
+    return tokens_verify(draft, law, draft_probs, generator)

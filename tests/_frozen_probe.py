@@ -141,6 +141,17 @@ def main() -> None:
     ]
     rsfast.perturb_(tensors, SEED, 0.5)
     res["perturb_"] = digest(*tensors)
+    logits = 3 * torch.randn(64, 2_003, generator=gen(31))
+    kw = dict(temperature=0.8, top_k=50, top_p=0.9, min_p=0.02)
+    r = rsfast.tokens.sample(
+        logits, seeds=torch.arange(64), offsets=7, num_samples=3, return_logprobs=True, **kw
+    )
+    res["tokens/sample"] = digest(
+        r.ids, r.valid, r.logprobs, rsfast.tokens.renorm_probs(logits, input="logits", **kw)
+    )
+    draft = torch.randint(0, 2_003, (64, 3), generator=gen(32))
+    target = 3 * torch.randn(64, 4, 2_003, generator=gen(33))
+    res["tokens/verify"] = digest(*rsfast.tokens.verify(draft, target, seeds=torch.arange(64), top_k=100))
     res["openmp_threads"] = rsfast.build_info()["openmp_threads"]
     res["cpu_isa"] = rsfast.build_info()["cpu_isa"]
     print(json.dumps(res))

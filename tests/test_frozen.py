@@ -71,6 +71,8 @@ FROZEN = {
     "filter_groups": "71bd564defb7d9155ed861de78634c87779e50e6c89969c3aaf8d575b54193c3",
     "dedupe": "0f2de35104cd2be312cdfa93fe7154eb0049e3b61eb475411576f040fc62cda2",
     "perturb_": "cc6c08a016700b4fb3629d75c394dbea43c0f3f173f8a0eda0165314432c3c99",
+    "tokens/sample": "d57f305aa475e69696781bbe569bb76aeb8072f061d960b04eee2e323ea7d87f",
+    "tokens/verify": "cd9238e2b336b2c19755b6b5f25852b6238c0bc518c10b99c884ef6e320b5d7d",
 }
 
 

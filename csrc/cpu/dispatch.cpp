@@ -207,3 +207,41 @@ int64_t select_scratch_bytes(int op, int64_t m, int) {
 }
 
 }  // namespace rsfast::cpu
+
+// ---- token sampling (tokens.cpp) ----
+namespace rsfast::tokens::cpu {
+namespace base {
+void sample(const SampleArgs& args);
+void verify(const VerifyArgs& args);
+void filter(const FilterArgs& args);
+}  // namespace base
+#ifdef RSFAST_CPU_AVX2
+namespace avx2 {
+void sample(const SampleArgs& args);
+void verify(const VerifyArgs& args);
+void filter(const FilterArgs& args);
+}  // namespace avx2
+#endif
+
+
+void sample(const SampleArgs& args) {
+#ifdef RSFAST_CPU_AVX2
+  if (::rsfast::cpu::has_avx2()) return avx2::sample(args);
+#endif
+  base::sample(args);
+}
+
+void verify(const VerifyArgs& args) {
+#ifdef RSFAST_CPU_AVX2
+  if (::rsfast::cpu::has_avx2()) return avx2::verify(args);
+#endif
+  base::verify(args);
+}
+
+void filter(const FilterArgs& args) {
+#ifdef RSFAST_CPU_AVX2
+  if (::rsfast::cpu::has_avx2()) return avx2::filter(args);
+#endif
+  base::filter(args);
+}
+}  // namespace rsfast::tokens::cpu

@@ -37,3 +37,9 @@ void select_dedupe(const DedupeArgs&, int, void*) { missing(); }
 int64_t select_scratch_bytes(int, int64_t, int) { missing(); }
 
 }  // namespace rsfast::cuda
+
+namespace rsfast::tokens::cuda {
+void sample(const SampleArgs&, int, void*) { ::rsfast::cuda::missing(); }
+void verify(const VerifyArgs&, int, void*) { ::rsfast::cuda::missing(); }
+void filter(const FilterArgs&, int, void*) { ::rsfast::cuda::missing(); }
+}  // namespace rsfast::tokens::cuda
