@@ -146,6 +146,7 @@ class Prepared:
     bytes_per_call: dict[str, int] = field(default_factory=dict)
     bytes_note: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -535,33 +536,53 @@ def _dist_prepared(
     )
 
 
-def _setup_truncated_normal(quick: bool, device: str) -> Prepared:
-    import numpy as np
-    import scipy.stats as st
+#: What brings an optional baseline's package: shown when that baseline is skipped.
+_OPTIONAL_BASELINE_HINT = "pip install 'rsfast[bench]' (or 'rsfast[test]') brings it"
 
+
+def _truncnorm_moments(a: float) -> tuple[float, float]:
+    """Mean and sd of the standard normal truncated to [a, inf) (closed form; no scipy needed)."""
+    lam = math.exp(-0.5 * a * a) / math.sqrt(2 * math.pi) / (0.5 * math.erfc(a / math.sqrt(2)))
+    return lam, math.sqrt(1 + a * lam - lam * lam)
+
+
+def _setup_truncated_normal(quick: bool, device: str) -> Prepared:
     from .distributions import TruncatedNormal
 
     dev = _device(device)
     n, n_scipy = DIST_N[quick], SCIPY_N[quick]
     d = TruncatedNormal(*(torch.tensor(v, device=dev) for v in (0.0, 1.0, 3.0, math.inf)))
-    ref = st.truncnorm(3.0, np.inf)
     g = _generator(dev)
 
     def run_rsfast() -> Tensor:
         return d.sample((n,), generator=g)
 
-    def run_scipy() -> Any:
-        return ref.rvs(n_scipy, random_state=np.random.default_rng(SEED))
+    methods: dict[str, Callable[[], Any]] = {"rsfast": run_rsfast}
+    items = {"rsfast": n}
+    skipped: dict[str, str] = {}
+    try:  # scipy is optional: without it rsfast is still timed and the scipy baseline is skipped
+        import numpy as np
+        import scipy.stats as st
+    except ImportError:
+        skipped["scipy"] = f"scipy is not installed; {_OPTIONAL_BASELINE_HINT}"
+    else:
+        ref = st.truncnorm(3.0, np.inf)
 
-    items = {"rsfast": n, "scipy": n_scipy}
+        def run_scipy() -> Any:
+            return ref.rvs(n_scipy, random_state=np.random.default_rng(SEED))
+
+        methods["scipy"] = run_scipy
+        items["scipy"] = n_scipy
+    mean, sd = _truncnorm_moments(3.0)
     return Prepared(
         case="truncated_normal",
         unit="samples/s",
-        methods={"rsfast": run_rsfast, "scipy": run_scipy},
+        methods=methods,
         items=items,
-        check=_dist_check(items, float(ref.mean()), float(ref.std())),
+        check=_dist_check(items, mean, sd),
         device=dev,
         meta={"n": n, "n_scipy": n_scipy, "law": "TruncatedNormal(0, 1, 3, inf)", "dtype": "float32"},
+        skipped=skipped,
     )
 
 
@@ -1060,6 +1081,7 @@ def run_case(
     device: str = "cpu",
     methods: Sequence[str] | None = None,
     check: bool = True,
+    skipped: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Time every method of one case (or those named in ``methods``); one row per method.
 
@@ -1067,9 +1089,13 @@ def run_case(
     (median seconds per call), ``throughput`` (items / seconds), ``unit``, ``gb_per_s`` (None when
     the case defines no byte count), ``repeats`` (timed calls), ``rsfast_speedup`` (rsfast
     throughput / this method's throughput; 1.0 for rsfast; None when rsfast was not run).
+    A baseline whose optional package is missing is not run; one line per such baseline (which one,
+    and which extra brings it) is appended to ``skipped`` when given.
     """
     c = CASES[case] if isinstance(case, str) else case
     prepared = c.setup(quick, device)
+    if skipped is not None:
+        skipped += [f"{prepared.case}: baseline {m} skipped ({why})" for m, why in prepared.skipped.items()]
     repeats = repeats_for(quick)
     budget = METHOD_BUDGET_S[quick]
     rows = []
@@ -1084,8 +1110,11 @@ def run_case(
     return rows
 
 
-def run_all(quick: bool, device: str = "cpu", cases: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """Run every case (or those named in ``cases``) on ``device``; rows as in :func:`run_case`."""
+def run_all(
+    quick: bool, device: str = "cpu", cases: Sequence[str] | None = None, skipped: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """Run every case (or those named in ``cases``) on ``device``; rows and ``skipped`` as in
+    :func:`run_case`."""
     names = list(CASES) if cases is None else list(cases)
     unknown = [n for n in names if n not in CASES]
     if unknown:
@@ -1093,7 +1122,7 @@ def run_all(quick: bool, device: str = "cpu", cases: Sequence[str] | None = None
     rows: list[dict[str, Any]] = []
     with torch.no_grad():
         for name in names:
-            rows += run_case(name, quick, device)
+            rows += run_case(name, quick, device, skipped=skipped)
     return rows
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from . import _native
+from . import _compat, _native
 
 __all__ = [
     "propose",
@@ -151,7 +151,7 @@ def _propose_impl(kind: str, params: list[Tensor], m: int, seed: int, offset: in
 
 
 #: The registered op ``rsfast::propose`` (see :func:`propose`): for torch.compile and opcheck.
-propose_op = torch.library.custom_op(
+propose_op = _compat.custom_op(
     "rsfast::propose", _propose_impl, mutates_args=(), device_types=("cpu", "cuda")
 )
 
@@ -250,7 +250,7 @@ def _accept_compact_impl(
 
 #: The registered op ``rsfast::accept_compact`` (see :func:`accept_compact`): for torch.compile and
 #: opcheck.
-accept_compact_op = torch.library.custom_op(
+accept_compact_op = _compat.custom_op(
     "rsfast::accept_compact",
     _accept_compact_impl,
     mutates_args=("out", "counts", "max_log_ratio"),
@@ -356,7 +356,7 @@ def _perturb_impl(tensors: list[Tensor], seed: int, scale: float) -> None:
 
 #: The registered op ``rsfast::perturb_`` (see :func:`perturb_`): for torch.compile and opcheck. It
 #: mutates its tensor list in place and returns nothing.
-perturb_op = torch.library.custom_op(
+perturb_op = _compat.custom_op(
     "rsfast::perturb_", _perturb_impl, mutates_args=("tensors",), device_types=("cpu", "cuda")
 )
 
@@ -520,7 +520,7 @@ def _accept_compact_rows_exact(
 
 #: The registered op ``rsfast::accept_compact_rows`` (full-capacity outputs + device-side count; see
 #: :func:`accept_compact_rows`): for torch.compile, opcheck and autograd.
-accept_compact_rows_op = torch.library.custom_op(
+accept_compact_rows_op = _compat.custom_op(
     "rsfast::accept_compact_rows", _accept_compact_rows_impl, mutates_args=(), device_types=("cpu", "cuda")
 )
 
@@ -713,7 +713,7 @@ def _fused_sample_impl(
 
 
 #: The registered op ``rsfast::fused_sample`` (see :func:`fused_sample`): for torch.compile and opcheck.
-fused_sample_op = torch.library.custom_op(
+fused_sample_op = _compat.custom_op(
     "rsfast::fused_sample", _fused_sample_impl, mutates_args=(), device_types=("cpu", "cuda")
 )
 
@@ -908,7 +908,7 @@ def _slot_sample_impl(
 
 
 #: The registered op ``rsfast::slot_sample`` (see :func:`slot_sample`): for torch.compile and opcheck.
-slot_sample_op = torch.library.custom_op(
+slot_sample_op = _compat.custom_op(
     "rsfast::slot_sample", _slot_sample_impl, mutates_args=(), device_types=("cpu", "cuda")
 )
 
@@ -1067,7 +1067,7 @@ def _best_of_n_impl(rewards: Tensor, offsets: Tensor | None, k: int) -> Tensor:
 
 
 #: ``rsfast::select_best_of_n(rewards, offsets, k) -> [P, k]`` (see :func:`rsfast.select.best_of_n`).
-select_best_of_n_op = torch.library.custom_op(
+select_best_of_n_op = _compat.custom_op(
     "rsfast::select_best_of_n", _best_of_n_impl, mutates_args=(), device_types=("cpu", "cuda")
 )
 
@@ -1112,7 +1112,7 @@ def _rso_impl(rewards: Tensor, offsets: Tensor | None, k: int, beta: float, seed
 
 
 #: ``rsfast::select_rso(rewards, offsets, k, beta, seed, offset) -> [P, k]`` (see :func:`rsfast.select.rso`).
-select_rso_op = torch.library.custom_op(
+select_rso_op = _compat.custom_op(
     "rsfast::select_rso", _rso_impl, mutates_args=(), device_types=("cpu", "cuda")
 )
 
@@ -1150,7 +1150,7 @@ def _threshold_impl(
 
 #: ``rsfast::select_threshold(rewards, offsets, min_reward, max_per_group) -> (flat [S], counts [P])``;
 #: ``max_per_group < 0`` means no cap (see :func:`rsfast.select.threshold`).
-select_threshold_op = torch.library.custom_op(
+select_threshold_op = _compat.custom_op(
     "rsfast::select_threshold", _threshold_impl, mutates_args=(), device_types=("cpu", "cuda")
 )
 
@@ -1189,7 +1189,7 @@ def _top_fraction_impl(rewards: Tensor, count: int) -> Tensor:
 
 #: ``rsfast::select_top_fraction(rewards, count) -> [count]``: the flat indices of the ``count`` highest
 #: rewards of the whole tensor (ties to the lower index), increasing (see :func:`rsfast.select.top_fraction`).
-select_top_fraction_op = torch.library.custom_op(
+select_top_fraction_op = _compat.custom_op(
     "rsfast::select_top_fraction", _top_fraction_impl, mutates_args=(), device_types=("cpu", "cuda")
 )
 
@@ -1216,7 +1216,7 @@ def _filter_groups_impl(metric: Tensor, offsets: Tensor | None) -> Tensor:
 
 #: ``rsfast::select_filter_groups(metric, offsets) -> bool [P]`` (see :func:`rsfast.select.filter_groups`);
 #: metric float32, float64 or int64.
-select_filter_groups_op = torch.library.custom_op(
+select_filter_groups_op = _compat.custom_op(
     "rsfast::select_filter_groups", _filter_groups_impl, mutates_args=(), device_types=("cpu", "cuda")
 )
 
@@ -1247,7 +1247,7 @@ def _dedupe_impl(keys: Tensor, groups: Tensor) -> Tensor:
 
 
 #: ``rsfast::select_dedupe(keys, groups) -> bool [M]`` (see :func:`rsfast.select.dedupe`).
-select_dedupe_op = torch.library.custom_op(
+select_dedupe_op = _compat.custom_op(
     "rsfast::select_dedupe", _dedupe_impl, mutates_args=(), device_types=("cpu", "cuda")
 )
 
