@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["TORCH_TESTED", "torch_version", "torch_support", "custom_op", "schema_of"]
+__all__ = ["TORCH_TESTED", "torch_version", "torch_support", "custom_op", "schema_of", "increment_version"]
 
 #: Oldest and newest torch that CI installs the same wheel into and runs the test suite against.
 TORCH_TESTED = ("2.4.1", "2.14.1")
@@ -136,3 +136,16 @@ def custom_op(
     )
     op._rsfast_impl, op._rsfast_mutates = fn, mutated  # for the schema test
     return op
+
+
+def increment_version(tensors: list[Tensor]) -> None:
+    """Bump the autograd version counter of every tensor (they were written in place behind autograd's
+    back). ``torch.autograd.graph.increment_version`` takes a list only since torch 2.5."""
+    if torch_version() >= (2, 5):
+        try:
+            torch.autograd.graph.increment_version(tensors)
+            return
+        except (RuntimeError, TypeError):  # a build without the list form: one tensor at a time
+            pass
+    for t in tensors:
+        torch.autograd.graph.increment_version(t)

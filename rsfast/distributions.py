@@ -42,10 +42,20 @@ def _slot_draw(
     """One slot-kernel launch; SamplingError naming ``who`` if an element exhausted its tries. On CUDA
     reading the count would synchronise: exhausted elements are NaN there (their probability is below
     1e-2000 for valid parameters, see slot.h)."""
-    out, exhausted = ops.slot_sample(law, params, list(torch.Size(sample_shape)), seed, 0)
+    out, exhausted = ops.slot_sample(law, params, ops._check_sample_shape(sample_shape), seed, 0)
     if out.device.type == "cpu" and int(exhausted[0]) > 0:
         raise SamplingError(f"{who}: {int(exhausted[0])} elements exhausted their tries")
     return out
+
+
+def _check_real_param(value: object, name: str) -> None:
+    """TypeError naming ``name`` unless ``value`` is a real number or a real tensor (complex values would
+    otherwise be cast to real silently, and junk would fail deep in torch without the name)."""
+    if isinstance(value, Tensor):
+        if value.is_complex():
+            raise TypeError(f"{name} must be real, got {value.dtype}")
+    elif not isinstance(value, Number) or isinstance(value, complex):
+        raise TypeError(f"{name} must be a Tensor or a real number, got {type(value).__name__}")
 
 
 class SlotDistribution(Distribution):
@@ -59,7 +69,12 @@ class SlotDistribution(Distribution):
     param_names: tuple[str, ...] = ()
 
     def _init_params(self, values: tuple, validate_args: bool | None) -> None:
-        tensors = broadcast_all(*values)
+        for name, v in zip(self.param_names, values):
+            _check_real_param(v, name)
+        try:
+            tensors = broadcast_all(*values)
+        except RuntimeError as e:
+            raise ValueError(f"{', '.join(self.param_names)} do not broadcast together: {e}") from None
         dtype = tensors[0].dtype
         for t in tensors[1:]:
             dtype = torch.promote_types(dtype, t.dtype)
@@ -157,6 +172,11 @@ class TruncatedNormal(SlotDistribution):
         lpa, lpb = torch.special.log_ndtr(-a), torch.special.log_ndtr(-b)
         tail = lpa + _log1mexp(lpb - lpa)
         central = torch.log(torch.special.ndtr(b) - torch.special.ndtr(a))
+        # An interval narrow against scale: Phi(b) - Phi(a) rounds to 0 (log_prob would be +inf); there
+        # (b - a) * phi(midpoint) is exact to O((b - a)^2).
+        mid = 0.5 * (a + b)
+        narrow = torch.log(b - a) - 0.5 * mid * mid - _LOG_SQRT_2PI
+        central = torch.where((b - a) < 1e-6, narrow, central)
         return torch.where(a >= 0, tail, central)
 
     def log_prob(self, value: Tensor) -> Tensor:
@@ -297,7 +317,7 @@ class Gamma(SlotDistribution):
         check_generator(generator, self.concentration.device)
         seed = draw_seed(generator)
         alpha = self.concentration.expand(self.batch_shape)
-        z = _StandardGammaRsample.apply(alpha, tuple(torch.Size(sample_shape)), seed)
+        z = _StandardGammaRsample.apply(alpha, tuple(ops._check_sample_shape(sample_shape)), seed)
         x = z / self.rate
         return x.clamp(min=torch.finfo(x.dtype).tiny)
 
@@ -382,7 +402,7 @@ class Beta(SlotDistribution):
         seed = draw_seed(generator)
         c1 = self.concentration1.expand(self.batch_shape)
         c0 = self.concentration0.expand(self.batch_shape)
-        return _BetaRsample.apply(c1, c0, tuple(torch.Size(sample_shape)), seed)
+        return _BetaRsample.apply(c1, c0, tuple(ops._check_sample_shape(sample_shape)), seed)
 
     def log_prob(self, value: Tensor) -> Tensor:
         if self._validate_args:
@@ -489,6 +509,9 @@ class Binomial(SlotDistribution):
     ) -> None:
         if (probs is None) == (logits is None):
             raise ValueError("Binomial: give exactly one of probs or logits")
+        for name, v in (("total_count", total_count), ("probs", probs), ("logits", logits)):
+            if v is not None:
+                _check_real_param(v, name)
         if logits is not None:
             logits_t = torch.as_tensor(logits)
             if not logits_t.is_floating_point():

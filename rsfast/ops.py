@@ -417,7 +417,7 @@ def perturb_(tensors: list[Tensor] | tuple[Tensor, ...] | Tensor, seed: int, sca
     with torch.no_grad():
         if _direct_perturb(tensors):
             _perturb_impl(tensors, seed, scale)
-            torch.autograd.graph.increment_version(tensors)
+            _compat.increment_version(tensors)
         else:
             perturb_op(tensors, seed, scale)
 

@@ -94,7 +94,7 @@ class Proposal(Distribution):
     ) -> Tensor:
         """Draw ``sample_shape + (D,)`` values with the native propose kernel."""
         check_generator(generator, self.device)
-        shape = torch.Size(sample_shape)
+        shape = torch.Size(ops._check_sample_shape(sample_shape))  # TypeError/ValueError naming it
         x, _ = ops.propose(self.kind, self.params(), shape.numel(), draw_seed(generator), 0)
         return x.reshape(shape + self.event_shape)
 
@@ -242,7 +242,7 @@ class MixtureNormal(Proposal, torch.nn.Module):
         components (drawn with torch's RNG from ``generator``; the component choice carries no
         gradient to ``logits``)."""
         check_generator(generator, self.device)
-        shape = torch.Size(sample_shape)
+        shape = torch.Size(ops._check_sample_shape(sample_shape))
         m = shape.numel()
         probs = torch.softmax(self.logits.detach(), 0)
         comp = (
