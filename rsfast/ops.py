@@ -632,6 +632,9 @@ def accept_compact_rows(
     outs, count = accept_compact_rows_op(log_ratio, log_M_f, log_M_tensor, tensors, seed, offset)
     if sync:
         k = int(count.item())
+        # Tell torch.compile the unbacked count is a valid size (older torch cannot prove k >= 0).
+        torch._check_is_size(k)
+        torch._check(k <= log_ratio.shape[0])
         outs = [o[:k] for o in outs]
     return list(outs), count
 

@@ -17,7 +17,7 @@ import torch
 from _helpers import ALPHA, SEED, TESTS_DIR, _child_env, binom_p, gen
 
 import rsfast
-from rsfast import _compat, ops
+from rsfast import ops
 from rsfast import _reference as R
 
 pytestmark = pytest.mark.timeout(60)
@@ -350,11 +350,6 @@ def _step_exact(x, lr):
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.skipif(
-    _compat.torch_version() < (2, 6),
-    reason="torch.compile fullgraph of a data-dependent row count (sync=True) needs torch >= 2.6 "
-    f"(torch {torch.__version__} cannot guard on the unbacked count)",
-)
 def test_compile_fullgraph_sync_true_with_captured_scalars():
     """sync=True reads the count (.item()): fullgraph compiles with capture_scalar_outputs."""
     g = gen(14)
