@@ -17,8 +17,8 @@ import torch
 from _helpers import ALPHA, SEED, TESTS_DIR, _child_env, binom_p, gen
 
 import rsfast
-from rsfast import ops
 from rsfast import _reference as R
+from rsfast import ops
 
 pytestmark = pytest.mark.timeout(60)
 
