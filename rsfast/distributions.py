@@ -509,7 +509,8 @@ class Binomial(SlotDistribution):
     ) -> None:
         if (probs is None) == (logits is None):
             raise ValueError("Binomial: give exactly one of probs or logits")
-        for name, v in (("total_count", total_count), ("probs", probs), ("logits", logits)):
+        _check_real_param(total_count, "total_count")
+        for name, v in (("probs", probs), ("logits", logits)):
             if v is not None:
                 _check_real_param(v, name)
         if logits is not None:
