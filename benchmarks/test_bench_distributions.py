@@ -1,7 +1,7 @@
 """Benchmarks of rsfast.distributions (see :mod:`rsfast.bench`): each slot-kernel sampler against
 torch's sampler (scipy's truncnorm.rvs for the truncated normal, which torch lacks), float32.
 
-Cases: ``truncated_normal`` ([3, inf), bar >= 30x scipy), ``vonmises`` (bar >= 20x torch),
+Cases: ``truncated_normal`` ([3, inf), bar >= 30x scipy), ``von_mises`` (bar >= 20x torch),
 ``gamma`` (Gamma(2.5), bar >= 1.5x torch._standard_gamma), ``beta``."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 
 CASES = {
     "truncated_normal": ["rsfast", "scipy"],
-    "vonmises": ["rsfast", "torch"],
+    "von_mises": ["rsfast", "torch"],
     "gamma": ["rsfast", "torch"],
     "beta": ["rsfast", "torch"],
 }

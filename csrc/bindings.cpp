@@ -6,11 +6,14 @@
 #include <pybind11/stl.h>
 
 #include <array>
+#include <initializer_list>
 #include <stdexcept>
-#include <vector>
+#include <utility>
 #include <vector>
 
 #include "rsfast/drivers.h"
+#include "rsfast/fused.h"
+#include "rsfast/perturb.h"
 #include "rsfast/philox.h"
 #include "rsfast/slot_laws.h"
 #include "rsfast/select.h"
@@ -242,6 +245,35 @@ int64_t select_scratch_bytes(int op, int64_t m, int dtype, int device) {
   return device < 0 ? cpu::select_scratch_bytes(op, m, dtype) : cuda::select_scratch_bytes(op, m, dtype);
 }
 
+// Every code that crosses the boundary, by name: rsfast/_native.py reads its
+// tables from here (rsfast._C.CODES), so the C++ enums are the only copy.
+py::dict code_table(std::initializer_list<std::pair<const char*, int>> items) {
+  py::dict d;
+  for (const auto& [name, code] : items) d[name] = code;
+  return d;
+}
+
+py::dict codes() {
+  py::dict t;
+  t["dtype"] = code_table({{"float32", kFloat32}, {"float64", kFloat64}});
+  t["proposal_kind"] = code_table({{"normal", kNormal}, {"uniform", kUniform}, {"mixture_normal", kMixtureNormal}});
+  t["count_slot"] = code_table({{"accepted", kAccepted}, {"nan", kNaN}, {"overweight", kOverweight}, {"posinf", kPosInf}});
+  t["fused_slot"] = code_table({{"accepted", kFusedAccepted}, {"nan", kFusedNaN}, {"overweight", kFusedOverweight},
+                                {"posinf", kFusedPosInf}, {"proposals", kFusedProposals}, {"stopped", kFusedStopped}});
+  t["perturb_dtype"] = code_table({{"float32", kPerturbF32}, {"float64", kPerturbF64}, {"float16", kPerturbF16},
+                                   {"bfloat16", kPerturbBF16}});
+  t["slot_law"] = code_table({{"truncated_normal", kSlotTruncatedNormal}, {"von_mises", kSlotVonMises},
+                              {"gamma", kSlotGamma}, {"beta", kSlotBeta}, {"poisson", kSlotPoisson},
+                              {"binomial", kSlotBinomial}});
+  t["select_op"] = code_table({{"best_of_n", kBestOfN}, {"rso", kRso}, {"threshold_count", kThresholdCount},
+                               {"threshold_write", kThresholdWrite}, {"top_fraction", kTopFraction},
+                               {"filter_groups", kFilterGroups}});
+  t["select_dtype"] = code_table({{"float32", kFloat32}, {"float64", kFloat64}, {"int64", kSelectInt64}});
+  t["select_scratch"] = code_table({{"rso", kScratchRso}, {"top_fraction", kScratchTopFraction},
+                                    {"best_of_n", kScratchBestOfN}});
+  return t;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, mod) {
@@ -266,4 +298,5 @@ PYBIND11_MODULE(_C, mod) {
   mod.def("select_groups", &select_groups, "Group selection kernels (best_of_n, rso, threshold, top_fraction, filter_groups).");
   mod.def("select_dedupe", &select_dedupe, "Keep the first occurrence of each (group, key).");
   mod.def("select_scratch_bytes", &select_scratch_bytes);
+  mod.attr("CODES") = codes();
 }

@@ -16,9 +16,23 @@ import torch
 # already loaded (one thread pool for both).
 from . import _C  # noqa: E402
 
-DTYPE_CODES = {torch.float32: 0, torch.float64: 1}
-PROPOSAL_KINDS = {"normal": 0, "uniform": 1, "mixture_normal": 2}
-COUNT_SLOTS = ("accepted", "nan", "overweight", "posinf")
+#: Every code that crosses into the native module comes from its own tables (rsfast._C.CODES, built
+#: from the C++ enums): nothing here repeats a C++ number.
+CODES: dict[str, dict[str, int]] = {table: dict(codes) for table, codes in _C.CODES.items()}
+
+
+def _dtypes(table: str) -> dict[torch.dtype, int]:
+    return {getattr(torch, name): code for name, code in CODES[table].items()}
+
+
+def _slots(table: str) -> tuple[str, ...]:
+    """Slot names of a counts vector, in index order."""
+    return tuple(sorted(CODES[table], key=CODES[table].__getitem__))
+
+
+DTYPE_CODES = _dtypes("dtype")
+PROPOSAL_KINDS = CODES["proposal_kind"]
+COUNT_SLOTS = _slots("count_slot")
 
 
 def dtype_code(dtype: torch.dtype, name: str) -> int:
@@ -156,7 +170,7 @@ def accept_compact_into(
 # ---------------------------------------------------------------- perturb
 
 #: Storage dtype codes of the perturb kernel (PerturbDType in csrc/include/rsfast/perturb.h).
-PERTURB_DTYPE_CODES = {torch.float32: 0, torch.float64: 1, torch.float16: 2, torch.bfloat16: 3}
+PERTURB_DTYPE_CODES = _dtypes("perturb_dtype")
 
 
 def perturb_into(tensors: list[torch.Tensor], indices: list[int], seed: int, scale: float) -> None:
@@ -218,7 +232,7 @@ def accept_compact_rows_gather(
 
 
 #: Slots of the int64 statistics vector of fused_sample (FusedSlot in csrc/include/rsfast/fused.h).
-FUSED_COUNT_SLOTS = ("accepted", "nan", "overweight", "posinf", "proposals", "stopped")
+FUSED_COUNT_SLOTS = _slots("fused_slot")
 
 
 def fused_sample_into(
@@ -249,10 +263,10 @@ def fused_sample_into(
     )  # fmt: skip
 
 
-# ---------------------------------------------------------------- slot mode (issue 3)
+# ---------------------------------------------------------------- slot mode
 
 #: Law codes of the slot kernels (SlotLaw in csrc/include/rsfast/slot.h).
-SLOT_LAW_CODES = {"truncated_normal": 0, "von_mises": 1, "gamma": 2, "beta": 3, "poisson": 4, "binomial": 5}
+SLOT_LAW_CODES = CODES["slot_law"]
 
 
 def slot_sample_into(
@@ -276,16 +290,9 @@ def slot_sample_into(
 
 # ---- group selection (rsfast.select) ----
 
-SELECT_OPS = {
-    "best_of_n": 0,
-    "rso": 1,
-    "threshold_count": 2,
-    "threshold_write": 3,
-    "top_fraction": 4,
-    "filter_groups": 5,
-}
-SELECT_DTYPE_CODES = {torch.float32: 0, torch.float64: 1, torch.int64: 2}
-SELECT_SCRATCH = {"rso": 0, "top_fraction": 1, "best_of_n": 2}
+SELECT_OPS = CODES["select_op"]
+SELECT_DTYPE_CODES = _dtypes("select_dtype")
+SELECT_SCRATCH = CODES["select_scratch"]
 
 
 def select_scratch(op: str, values: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import torch
 
-_SEED_HIGH = 2**63 - 1
+#: Seeds are drawn uniformly from [0, SEED_HIGH).
+SEED_HIGH = 2**63 - 1
 
 
 def check_generator(generator: torch.Generator | None, device: torch.device, name: str = "generator") -> None:
@@ -27,7 +28,7 @@ def draw_seed(generator: torch.Generator | None) -> int:
     same seed every time. A CUDA generator costs one host synchronisation here, at setup.
     """
     device = generator.device if generator is not None else torch.device("cpu")
-    return int(torch.randint(0, _SEED_HIGH, (), generator=generator, device=device).item())
+    return int(torch.randint(0, SEED_HIGH, (), generator=generator, device=device).item())
 
 
 @contextlib.contextmanager

@@ -14,35 +14,25 @@ from typing import Any
 
 __all__ = ["main", "build_parser", "DEMOS"]
 
-#: Demos of ``rsfast demo NAME``: name -> (one-line description, module under rsfast.finetune). Each
-#: module has ``run(json_output: bool) -> int`` (exit status); ``RSFAST_DEMO_QUICK=1`` makes them short.
-_DEMO_MODULES: dict[str, tuple[str, str]] = {
-    "rft": ("rejection-sampling fine-tuning (RFT) of a tiny transformer on 2-digit addition", "demo_rft"),
-    "proposal": (
-        "ProposalTuner: tune a broad mixture proposal to a ring of 6 modes; acceptance before/after",
-        "demo_proposal",
-    ),
-    "perturb": ("fine-tune a small MLP without gradients (PerturbationTuner)", "demo_perturb"),
-    "batch": (
-        "covariate shift: a frozen-backbone head fine-tuned plainly vs with density-ratio batch rejection",
-        "demo_batch",
-    ),
-}
 
-
-def _demo_runner(module: str) -> Callable[[bool], int]:
+def _demo_runner(name: str) -> Callable[[bool], int]:
     def run(json_output: bool) -> int:
-        import importlib
+        from . import demos
 
-        return importlib.import_module(f"rsfast.finetune.{module}").run(json_output)
+        return demos.load(name).run(json_output)
 
     return run
 
 
-#: Demos of ``rsfast demo NAME``: name -> (one-line description, ``run(json_output) -> exit status``).
-DEMOS: dict[str, tuple[str, Callable[[bool], int]]] = {
-    name: (description, _demo_runner(module)) for name, (description, module) in _DEMO_MODULES.items()
-}
+def _demos() -> dict[str, tuple[str, Callable[[bool], int]]]:
+    from . import demos
+
+    return {name: (demos.load(name).DESCRIPTION, _demo_runner(name)) for name in demos.names()}
+
+
+#: Demos of ``rsfast demo NAME`` (the modules of :mod:`rsfast.demos`): name -> (one-line description,
+#: ``run(json_output) -> exit status``).
+DEMOS: dict[str, tuple[str, Callable[[bool], int]]] = _demos()
 
 
 def _format_value(value: Any) -> str:
@@ -78,7 +68,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     # RSFAST_BENCH_QUICK=1 means --quick (CI runs the README's command verbatim with the quick sizes).
     args.quick = args.quick or os.environ.get("RSFAST_BENCH_QUICK", "") not in ("", "0")
 
-    cases = args.case or None
+    cases = [bench.resolve(c) for c in args.case] if args.case else None
     if cases:
         unknown = [c for c in cases if c not in bench.CASES]
         if unknown:

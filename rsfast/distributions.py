@@ -1,227 +1,64 @@
 """Drop-in exact distributions whose samplers are fused ("slot") rejection kernels.
 
-Each class is a :class:`torch.distributions.Distribution` (``batch_shape``, ``support``,
-``arg_constraints``, ``log_prob``, ``mean``, ``variance``, ``expand``) whose
-``sample(sample_shape=(), generator=None)`` runs :func:`rsfast.ops.slot_sample`: every output
-element runs the law's rejection loop on its own Philox stream, in one kernel (CPU or CUDA), so the
-result is exact and a pure function of (parameters, seed); the seed is drawn from ``generator``
-(the default CPU generator when None) with :func:`rsfast._random.draw_seed`.
+``Gamma``, ``Beta``, ``VonMises``, ``Poisson`` and ``Binomial`` *are* torch's classes
+(``isinstance(rsfast.distributions.Gamma(1., 1.), torch.distributions.Gamma)`` holds): construction,
+``validate_args``, ``log_prob``, ``cdf``, ``entropy``, ``mode``, ``enumerate_support``, ``expand``,
+``kl_divergence`` (torch's table and any pairs users register) and pickling are torch's. rsfast replaces
+``sample`` (and ``rsample`` for Gamma and Beta) with ``sample(sample_shape=(), generator=None)``: every
+output element runs the law's rejection loop on its own Philox stream, in one kernel (CPU or CUDA), so
+the result is exact and a pure function of (parameters, seed); the seed is drawn from ``generator`` (the
+default CPU generator when None). ``TruncatedNormal`` has no torch counterpart and is rsfast's own.
 
-Parameters are checked at construction and again at every ``sample`` (they can be mutated in
-place): non-positive or non-finite values where the law forbids them, NaN, an empty interval raise
-``ValueError`` naming the parameter, whatever ``validate_args`` says.
+Parameters are checked like torch's: at construction when ``validate_args`` is on (torch's default
+outside ``python -O``), not at all when it is off. Sampling always checks them (inside the op; a
+ValueError names the parameter), so invalid parameters, also ones mutated in place, never give
+garbage samples.
 
-Adding a law: derive from :class:`SlotDistribution`, set ``law`` (a name registered with
-:func:`rsfast.ops.register_slot_law`) and ``param_names`` (kernel order), implement the
-torch.distributions surface (see "How to add a law" in ``csrc/include/rsfast/slot.h``).
+``sample`` and ``rsample`` are traceable: ``torch.jit.trace`` and ``torch.compile(fullgraph=True)``
+record the seed draw and the kernel as two ops, so every call of the traced function draws afresh.
+Parameters in float16/bfloat16 are sampled in float32 and rounded once to their dtype.
+
+Adding a law: derive from :class:`SlotDistribution` (before a torch class, if there is one), set
+``law`` (a name registered with :func:`rsfast.ops.register_slot_law`) and ``param_names`` (kernel
+order); see "How to add a law" in ``csrc/include/rsfast/slot.h``.
 """
 
 from __future__ import annotations
 
 import math
-from numbers import Number
 
 import torch
 from torch import Tensor
-from torch.distributions import Distribution, constraints
-from torch.distributions.utils import broadcast_all
 
-from . import ops
-from ._random import check_generator, draw_seed
-from .sampler import SamplingError
+from ._checks import check_sample_shape
+from ._slot_dist import NO_SAMPLE_DIMS, SlotDistribution, compute_dtype, result_dtype, seed_tensor, slot_draw
+from ._truncated_normal import TruncatedNormal
 
-__all__ = ["SlotDistribution", "TruncatedNormal", "VonMises", "Gamma", "Beta"]
-
-_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
-_NO_SAMPLE_DIMS = torch.Size()
+__all__ = ["SlotDistribution", "TruncatedNormal", "VonMises", "Gamma", "Beta", "Poisson", "Binomial"]
 
 
-def _slot_draw(
-    law: str, params: list[Tensor], sample_shape: torch.Size | tuple[int, ...], seed: int, who: str
-) -> Tensor:
-    """One slot-kernel launch; SamplingError naming ``who`` if an element exhausted its tries. On CUDA
-    reading the count would synchronise: exhausted elements are NaN there (their probability is below
-    1e-2000 for valid parameters, see slot.h)."""
-    out, exhausted = ops.slot_sample(law, params, ops._check_sample_shape(sample_shape), seed, 0)
-    if out.device.type == "cpu" and int(exhausted[0]) > 0:
-        raise SamplingError(f"{who}: {int(exhausted[0])} elements exhausted their tries")
-    return out
-
-
-def _check_real_param(value: object, name: str) -> None:
-    """TypeError naming ``name`` unless ``value`` is a real number or a real tensor (complex values would
-    otherwise be cast to real silently, and junk would fail deep in torch without the name)."""
+def _as_value(value: Tensor | float, like: Tensor) -> Tensor:
+    """``value`` as a tensor of ``like``'s dtype and device when it is a Python number (as torch's
+    ``log_prob`` methods accept)."""
     if isinstance(value, Tensor):
-        if value.is_complex():
-            raise TypeError(f"{name} must be real, got {value.dtype}")
-    elif not isinstance(value, Number) or isinstance(value, complex):
-        raise TypeError(f"{name} must be a Tensor or a real number, got {type(value).__name__}")
+        return value
+    return torch.as_tensor(value, dtype=like.dtype, device=like.device)
 
 
-class SlotDistribution(Distribution):
-    """Base class of the distributions sampled by the slot kernel.
-
-    Subclasses set ``law`` (the :data:`rsfast.ops.SLOT_LAWS` name) and ``param_names`` (attribute names
-    of the parameters in the kernel's order) and call ``_init_params`` from ``__init__``.
-    """
-
-    law: str = ""
-    param_names: tuple[str, ...] = ()
-
-    def _init_params(self, values: tuple, validate_args: bool | None) -> None:
-        for name, v in zip(self.param_names, values):
-            _check_real_param(v, name)
-        try:
-            tensors = broadcast_all(*values)
-        except RuntimeError as e:
-            raise ValueError(f"{', '.join(self.param_names)} do not broadcast together: {e}") from None
-        dtype = tensors[0].dtype
-        for t in tensors[1:]:
-            dtype = torch.promote_types(dtype, t.dtype)
-        if dtype not in (torch.float32, torch.float64):
-            dtype = torch.get_default_dtype()
-        tensors = tuple(t.to(dtype) for t in tensors)
-        for name, t in zip(self.param_names, tensors):
-            setattr(self, name, t)
-        ops.SLOT_LAWS[self.law].check(list(tensors))
-        super().__init__(batch_shape=tensors[0].shape, validate_args=validate_args)
-
-    def _params(self) -> list[Tensor]:
-        return [getattr(self, n) for n in self.param_names]
-
-    def _draw(self, sample_shape: torch.Size | tuple[int, ...], generator: torch.Generator | None) -> Tensor:
-        params = self._params()
-        check_generator(generator, params[0].device)
-        seed = draw_seed(generator)
-        with torch.no_grad():
-            return _slot_draw(self.law, params, sample_shape, seed, f"{type(self).__name__}.sample")
-
-    def sample(  # type: ignore[override]
-        self,
-        sample_shape: torch.Size | tuple[int, ...] = _NO_SAMPLE_DIMS,
-        generator: torch.Generator | None = None,
-    ) -> Tensor:
-        """Exact samples of shape ``sample_shape + batch_shape`` in the parameters' dtype and device."""
-        return self._draw(sample_shape, generator)
-
-    def expand(self, batch_shape: torch.Size | tuple[int, ...], _instance: SlotDistribution | None = None):
-        new = self._get_checked_instance(type(self), _instance)
-        batch_shape = torch.Size(batch_shape)
-        for name in self.param_names:
-            setattr(new, name, getattr(self, name).expand(batch_shape))
-        Distribution.__init__(new, batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+def _sum_to(g: Tensor, shape: torch.Size) -> Tensor:
+    """Sum the leading sample dimensions of ``g`` away, back to the batch ``shape``."""
+    return g.reshape(-1, *shape).sum(0)
 
 
-def _log1mexp(x: Tensor) -> Tensor:
-    """log(1 - exp(x)) for x <= 0, accurate on both sides of -log 2."""
-    return torch.where(x > -math.log(2), torch.log(-torch.expm1(x)), torch.log1p(-torch.exp(x)))
-
-
-class TruncatedNormal(SlotDistribution):
-    """The normal law N(loc, scale²) restricted to [low, high] (either end may be infinite).
-
-    Sampling is exact for any interval, far tails included: a proposal per interval (normal,
-    uniform, or Robert's translated exponential in tails; see ``laws_truncnorm.h``).
-
-    Args:
-        loc, scale: mean and standard deviation of the parent normal (scale > 0, finite).
-        low, high: the interval, low < high; ``-inf`` / ``inf`` allowed.
-
-    Example::
-
-        >>> d = TruncatedNormal(0.0, 1.0, 3.0, float("inf"))
-        >>> x = d.sample((1000,), generator=torch.Generator().manual_seed(0))
-        >>> bool((x >= 3).all())
-        True
-    """
-
-    law = "truncated_normal"
-    param_names = ("loc", "scale", "low", "high")
-    arg_constraints = {
-        "loc": constraints.real,
-        "scale": constraints.positive,
-        "low": constraints.dependent(is_discrete=False, event_dim=0),
-        "high": constraints.dependent(is_discrete=False, event_dim=0),
-    }
-    has_rsample = False
-
-    def __init__(
-        self,
-        loc: Tensor | Number,
-        scale: Tensor | Number,
-        low: Tensor | Number,
-        high: Tensor | Number,
-        validate_args: bool | None = None,
-    ) -> None:
-        self._init_params((loc, scale, low, high), validate_args)
-
-    @constraints.dependent_property(is_discrete=False, event_dim=0)
-    def support(self) -> constraints.Constraint:
-        return constraints.interval(self.low, self.high)
-
-    def _std_bounds(self) -> tuple[Tensor, Tensor]:
-        return (self.low - self.loc) / self.scale, (self.high - self.loc) / self.scale
-
-    def _log_normaliser(self) -> Tensor:
-        """log(Phi(b) - Phi(a)) in float64, stable in both tails."""
-        a, b = (t.double() for t in self._std_bounds())
-        flip = b <= 0
-        a, b = torch.where(flip, -b, a), torch.where(flip, -a, b)  # now b > 0
-        lpa, lpb = torch.special.log_ndtr(-a), torch.special.log_ndtr(-b)
-        tail = lpa + _log1mexp(lpb - lpa)
-        central = torch.log(torch.special.ndtr(b) - torch.special.ndtr(a))
-        # An interval narrow against scale: Phi(b) - Phi(a) rounds to 0 (log_prob would be +inf); there
-        # (b - a) * phi(midpoint) is exact to O((b - a)^2).
-        mid = 0.5 * (a + b)
-        narrow = torch.log(b - a) - 0.5 * mid * mid - _LOG_SQRT_2PI
-        central = torch.where((b - a) < 1e-6, narrow, central)
-        return torch.where(a >= 0, tail, central)
-
-    def log_prob(self, value: Tensor) -> Tensor:
-        if self._validate_args:
-            self._validate_sample(value)
-        z = (value - self.loc) / self.scale
-        lp = -0.5 * z * z - _LOG_SQRT_2PI - torch.log(self.scale) - self._log_normaliser().to(z.dtype)
-        inside = (value >= self.low) & (value <= self.high)
-        return torch.where(inside, lp, torch.full_like(lp, -math.inf))
-
-    def _moments(self) -> tuple[Tensor, Tensor]:
-        a, b = (t.double() for t in self._std_bounds())
-        log_z = self._log_normaliser()
-
-        def ratio(x: Tensor) -> Tensor:  # phi(x) / Z, 0 at infinite ends
-            r = torch.exp(-0.5 * x * x - _LOG_SQRT_2PI - log_z)
-            return torch.where(torch.isinf(x), torch.zeros_like(r), r)
-
-        def xratio(x: Tensor) -> Tensor:  # x phi(x) / Z
-            return torch.where(torch.isinf(x), torch.zeros_like(x), x * ratio(x))
-
-        ra, rb = ratio(a), ratio(b)
-        m = ra - rb
-        var = 1 + xratio(a) - xratio(b) - m * m
-        return m, var
-
-    @property
-    def mean(self) -> Tensor:
-        m, _ = self._moments()
-        return self.loc + self.scale * m.to(self.loc.dtype)
-
-    @property
-    def variance(self) -> Tensor:
-        _, v = self._moments()
-        return self.scale**2 * v.to(self.loc.dtype)
-
-
-class VonMises(SlotDistribution):
+class VonMises(SlotDistribution, torch.distributions.VonMises):
     """The von Mises law on the circle: density exp(k cos(x - loc)) / (2 pi I0(k)), samples in
-    [-pi, pi).
+    [-pi, pi). A :class:`torch.distributions.VonMises`.
 
     Sampling: Best & Fisher (1979), rewritten without cancellation so that it is stable for any
-    concentration (1e-3 to 1e4 and far beyond; see ``laws_vonmises.h``). Same surface as
-    :class:`torch.distributions.VonMises` (``mean`` is ``loc``, ``variance`` the circular variance
-    1 - I1(k)/I0(k)).
+    concentration (1e-3 to 1e4 and far beyond; see ``laws_vonmises.h``). ``mean`` is ``loc``,
+    ``variance`` the circular variance 1 - I1(k)/I0(k); ``log_prob`` is written without
+    cancellation for large k; ``entropy`` (which torch lacks) is
+    log(2 pi I0(k)) - k I1(k)/I0(k).
 
     Args:
         loc: mean direction (radians, finite; any real, reduced modulo 2 pi).
@@ -230,16 +67,9 @@ class VonMises(SlotDistribution):
 
     law = "von_mises"
     param_names = ("loc", "concentration")
-    arg_constraints = {"loc": constraints.real, "concentration": constraints.positive}
-    support = constraints.real
-    has_rsample = False
 
-    def __init__(
-        self, loc: Tensor | Number, concentration: Tensor | Number, validate_args: bool | None = None
-    ) -> None:
-        self._init_params((loc, concentration), validate_args)
-
-    def log_prob(self, value: Tensor) -> Tensor:
+    def log_prob(self, value: Tensor | float) -> Tensor:
+        value = _as_value(value, self.loc)
         if self._validate_args:
             self._validate_sample(value)
         k = self.concentration
@@ -248,41 +78,39 @@ class VonMises(SlotDistribution):
         return -2 * k * s * s - math.log(2 * math.pi) - torch.log(torch.special.i0e(k))
 
     @property
-    def mean(self) -> Tensor:
-        return self.loc
-
-    @property
-    def mode(self) -> Tensor:
-        return self.loc
-
-    @property
-    def variance(self) -> Tensor:
+    def variance(self) -> Tensor:  # type: ignore[override]
         k = self.concentration
         return 1 - torch.special.i1e(k) / torch.special.i0e(k)
 
+    def entropy(self) -> Tensor:
+        k = self.concentration
+        i0e = torch.special.i0e(k)
+        return math.log(2 * math.pi) + torch.log(i0e) + k * (1 - torch.special.i1e(k) / i0e)
 
-class _StandardGammaRsample(torch.autograd.Function):
-    """Standard gamma samples (rate 1) from the slot kernel, with implicit reparameterisation
-    gradients d z / d alpha = torch._standard_gamma_grad(alpha, z)."""
+
+class _GammaRsample(torch.autograd.Function):
+    """Gamma(alpha, rate) samples from the slot kernel with implicit reparameterisation gradients:
+    x = z / rate with z ~ Gamma(alpha, 1), dz/dalpha = ``torch._standard_gamma_grad(alpha, z)``."""
 
     @staticmethod
-    def forward(ctx, alpha: Tensor, sample_shape: tuple[int, ...], seed: int) -> Tensor:  # type: ignore[override]
-        z = _slot_draw("gamma", [alpha, torch.ones_like(alpha)], sample_shape, seed, "Gamma.rsample")
-        ctx.save_for_backward(alpha, z)
-        return z
+    def forward(ctx, alpha: Tensor, rate: Tensor, sample_shape: tuple[int, ...], seed: Tensor) -> Tensor:  # type: ignore[override]
+        x = slot_draw("gamma", [alpha, rate], sample_shape, seed, "Gamma.rsample")
+        ctx.save_for_backward(alpha, rate, x)
+        return x
 
     @staticmethod
     def backward(ctx, grad: Tensor):  # type: ignore[override]
-        alpha, z = ctx.saved_tensors
-        a = alpha.expand(z.shape)
-        g = grad * torch._standard_gamma_grad(a.contiguous(), z)
-        # Sum over the sample dimensions back to alpha's (batch) shape.
-        return g.reshape(-1, *alpha.shape).sum(0), None, None
+        alpha, rate, x = ctx.saved_tensors
+        z = (x * rate).contiguous()
+        dz = torch._standard_gamma_grad(alpha.expand(x.shape).contiguous(), z)
+        g_alpha = _sum_to(grad * dz / rate, alpha.shape)
+        g_rate = _sum_to(-grad * x / rate, rate.shape)
+        return g_alpha, g_rate, None, None
 
 
-class Gamma(SlotDistribution):
+class Gamma(SlotDistribution, torch.distributions.Gamma):
     """The gamma law with shape ``concentration`` and inverse scale ``rate``: density
-    rate^a x^(a-1) e^(-rate x) / Gamma(a) on x > 0.
+    rate^a x^(a-1) e^(-rate x) / Gamma(a) on x > 0. A :class:`torch.distributions.Gamma`.
 
     Sampling: Marsaglia & Tsang (2000), with Gamma(a) = Gamma(a + 1) U^(1/a) for a < 1 taken in log
     space. Samples are clamped below at the dtype's smallest normal number, as torch does.
@@ -296,48 +124,26 @@ class Gamma(SlotDistribution):
 
     law = "gamma"
     param_names = ("concentration", "rate")
-    arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
-    support = constraints.nonnegative
-    has_rsample = True
 
-    def __init__(
-        self, concentration: Tensor | Number, rate: Tensor | Number, validate_args: bool | None = None
-    ) -> None:
-        self._init_params((concentration, rate), validate_args)
-
-    def rsample(
+    def rsample(  # type: ignore[override]
         self,
-        sample_shape: torch.Size | tuple[int, ...] = _NO_SAMPLE_DIMS,
+        sample_shape: torch.Size | tuple[int, ...] = NO_SAMPLE_DIMS,
         generator: torch.Generator | None = None,
     ) -> Tensor:
         """Samples of shape ``sample_shape + batch_shape`` differentiable in the parameters (implicit
-        reparameterisation). The seed comes from ``generator``
-        (the default CPU generator when None)."""
-        ops.SLOT_LAWS[self.law].check([self.concentration.detach(), self.rate.detach()])
-        check_generator(generator, self.concentration.device)
-        seed = draw_seed(generator)
-        alpha = self.concentration.expand(self.batch_shape)
-        z = _StandardGammaRsample.apply(alpha, tuple(ops._check_sample_shape(sample_shape)), seed)
-        x = z / self.rate
-        return x.clamp(min=torch.finfo(x.dtype).tiny)
+        reparameterisation). The seed comes from ``generator`` (the default CPU generator when None)."""
+        dtype = result_dtype([self.concentration, self.rate])
+        cdt = compute_dtype(dtype, "Gamma")
+        seed = seed_tensor(generator, self.concentration.device)
+        alpha = self.concentration.expand(self.batch_shape).to(cdt)
+        rate = self.rate.expand(self.batch_shape).to(cdt)
+        return _GammaRsample.apply(alpha, rate, tuple(check_sample_shape(sample_shape)), seed).to(dtype)
 
-    def log_prob(self, value: Tensor) -> Tensor:
+    def cdf(self, value: Tensor | float) -> Tensor:
+        value = _as_value(value, self.rate)
         if self._validate_args:
             self._validate_sample(value)
-        a, r = self.concentration, self.rate
-        return torch.xlogy(a, r) + torch.xlogy(a - 1, value) - r * value - torch.lgamma(a)
-
-    @property
-    def mean(self) -> Tensor:
-        return self.concentration / self.rate
-
-    @property
-    def mode(self) -> Tensor:
-        return ((self.concentration - 1) / self.rate).clamp(min=0)
-
-    @property
-    def variance(self) -> Tensor:
-        return self.concentration / self.rate.pow(2)
+        return torch.special.gammainc(self.concentration, self.rate * value)
 
 
 class _BetaRsample(torch.autograd.Function):
@@ -345,8 +151,8 @@ class _BetaRsample(torch.autograd.Function):
     first coordinate of a Dirichlet(c1, c0), whose gradient torch gives by ``_dirichlet_grad``."""
 
     @staticmethod
-    def forward(ctx, c1: Tensor, c0: Tensor, sample_shape: tuple[int, ...], seed: int) -> Tensor:  # type: ignore[override]
-        x = _slot_draw("beta", [c1, c0], sample_shape, seed, "Beta.rsample")
+    def forward(ctx, c1: Tensor, c0: Tensor, sample_shape: tuple[int, ...], seed: Tensor) -> Tensor:  # type: ignore[override]
+        x = slot_draw("beta", [c1, c0], sample_shape, seed, "Beta.rsample")
         ctx.save_for_backward(c1, c0, x)
         return x
 
@@ -359,13 +165,12 @@ class _BetaRsample(torch.autograd.Function):
         dx = torch._dirichlet_grad(x2.contiguous(), conc.contiguous(), total.contiguous())
         g2 = torch.stack([grad, torch.zeros_like(grad)], -1)
         gc = dx * (g2 - (x2 * g2).sum(-1, keepdim=True))
-        g1 = gc[..., 0].reshape(-1, *c1.shape).sum(0)
-        g0 = gc[..., 1].reshape(-1, *c0.shape).sum(0)
-        return g1, g0, None, None
+        return _sum_to(gc[..., 0], c1.shape), _sum_to(gc[..., 1], c0.shape), None, None
 
 
-class Beta(SlotDistribution):
-    """The beta law on (0, 1): density x^(c1-1) (1-x)^(c0-1) / B(c1, c0).
+class Beta(SlotDistribution, torch.distributions.Beta):
+    """The beta law on (0, 1): density x^(c1-1) (1-x)^(c0-1) / B(c1, c0). A
+    :class:`torch.distributions.Beta`.
 
     Sampling: X / (X + Y) of two Marsaglia-Tsang gammas in one rejection loop (log space when a
     concentration is below 1); samples clamped into [smallest normal, 1 - eps/2] like torch's.
@@ -378,60 +183,33 @@ class Beta(SlotDistribution):
 
     law = "beta"
     param_names = ("concentration1", "concentration0")
-    arg_constraints = {"concentration1": constraints.positive, "concentration0": constraints.positive}
-    support = constraints.unit_interval
-    has_rsample = True
 
-    def __init__(
-        self,
-        concentration1: Tensor | Number,
-        concentration0: Tensor | Number,
-        validate_args: bool | None = None,
-    ) -> None:
-        self._init_params((concentration1, concentration0), validate_args)
+    def log_prob(self, value: Tensor | float) -> Tensor:
+        return super().log_prob(_as_value(value, self.concentration1))
 
-    def rsample(
+    def rsample(  # type: ignore[override]
         self,
-        sample_shape: torch.Size | tuple[int, ...] = _NO_SAMPLE_DIMS,
+        sample_shape: torch.Size | tuple[int, ...] = NO_SAMPLE_DIMS,
         generator: torch.Generator | None = None,
     ) -> Tensor:
         """Samples of shape ``sample_shape + batch_shape`` differentiable in the concentrations. The
         seed comes from ``generator`` (the default CPU generator when None)."""
-        ops.SLOT_LAWS[self.law].check([self.concentration1.detach(), self.concentration0.detach()])
-        check_generator(generator, self.concentration1.device)
-        seed = draw_seed(generator)
-        c1 = self.concentration1.expand(self.batch_shape)
-        c0 = self.concentration0.expand(self.batch_shape)
-        return _BetaRsample.apply(c1, c0, tuple(ops._check_sample_shape(sample_shape)), seed)
-
-    def log_prob(self, value: Tensor) -> Tensor:
-        if self._validate_args:
-            self._validate_sample(value)
-        a, b = self.concentration1, self.concentration0
-        lbeta = torch.lgamma(a) + torch.lgamma(b) - torch.lgamma(a + b)
-        return torch.xlogy(a - 1, value) + torch.xlogy(b - 1, -value + 1) - lbeta
-
-    @property
-    def mean(self) -> Tensor:
-        return self.concentration1 / (self.concentration1 + self.concentration0)
-
-    @property
-    def variance(self) -> Tensor:
-        t = self.concentration1 + self.concentration0
-        return self.concentration1 * self.concentration0 / (t.pow(2) * (t + 1))
+        dtype = result_dtype([self.concentration1, self.concentration0])
+        cdt = compute_dtype(dtype, "Beta")
+        seed = seed_tensor(generator, self.concentration1.device)
+        c1 = self.concentration1.expand(self.batch_shape).to(cdt)
+        c0 = self.concentration0.expand(self.batch_shape).to(cdt)
+        return _BetaRsample.apply(c1, c0, tuple(check_sample_shape(sample_shape)), seed).to(dtype)
 
 
-# ---------------------------------------------------------------- Poisson, Binomial (issue 3)
-
-
-class Poisson(SlotDistribution):
-    """Poisson(rate): counts k = 0, 1, 2, ... with P(k) = rate^k e^-rate / k!.
+class Poisson(SlotDistribution, torch.distributions.Poisson):
+    """Poisson(rate): counts k = 0, 1, 2, ... with P(k) = rate^k e^-rate / k!. A
+    :class:`torch.distributions.Poisson` (an exponential family).
 
     Sampling is exact: Hörmann's transformed rejection with squeeze (PTRS) for rate >= 10,
-    inversion by sequential search below, all in float64 arithmetic for both dtypes (see
-    ``laws_discrete.h``). Samples are counts stored in the rate's floating dtype, like
-    ``torch.distributions.Poisson`` (float32 rounds counts above 2**24). Exact while the counts fit
-    the float64 integer grid (rate below ~2**52).
+    inversion by sequential search below, all in float64 arithmetic (see ``laws_discrete.h``).
+    Samples are counts stored in the rate's floating dtype, like torch (float32 rounds counts
+    above 2**24). Exact while the counts fit the float64 integer grid (rate below ~2**52).
 
     Args:
         rate: the mean, >= 0 and finite (rate 0 gives 0). A tensor gives a batch of laws.
@@ -445,45 +223,45 @@ class Poisson(SlotDistribution):
 
     law = "poisson"
     param_names = ("rate",)
-    arg_constraints = {"rate": constraints.nonnegative}
-    support = constraints.nonnegative_integer
-    has_rsample = False
 
-    def __init__(self, rate: Tensor | Number, validate_args: bool | None = None) -> None:
-        self._init_params((rate,), validate_args)
+    def log_prob(self, value: Tensor | float) -> Tensor:
+        return super().log_prob(_as_value(value, self.rate))
 
-    @property
-    def mean(self) -> Tensor:
-        return self.rate
+    def entropy(self) -> Tensor:
+        """-sum_k P(k) log P(k), which torch lacks: the exact sum over k < 200 for rate <= 50, the
+        asymptotic series 0.5 log(2 pi e rate) - 1/(12 rate) - 1/(24 rate^2) - 19/(360 rate^3) above
+        (its next term is below 1e-7 there)."""
+        rate = self.rate
+        r64 = rate.double()
+        k = torch.arange(200, dtype=torch.float64, device=rate.device).reshape(-1, *([1] * rate.dim()))
+        small = r64.clamp(max=50.0)
+        log_p = torch.xlogy(k, small) - small - torch.lgamma(k + 1)
+        p_log_p = torch.where(torch.isinf(log_p), torch.zeros_like(log_p), log_p.exp() * log_p)
+        exact = -p_log_p.sum(0)
+        big = r64.clamp(min=50.0)
+        series = (
+            0.5 * torch.log(2 * math.pi * math.e * big)
+            - 1 / (12 * big)
+            - 1 / (24 * big**2)
+            - 19 / (360 * big**3)
+        )
+        return torch.where(r64 <= 50.0, exact, series).to(rate.dtype)
 
-    @property
-    def mode(self) -> Tensor:
-        return self.rate.floor()
 
-    @property
-    def variance(self) -> Tensor:
-        return self.rate
-
-    def log_prob(self, value: Tensor) -> Tensor:
-        if self._validate_args:
-            self._validate_sample(value)
-        rate, value = broadcast_all(self.rate, value)
-        return value.xlogy(rate) - rate - torch.lgamma(value + 1)
-
-
-class Binomial(SlotDistribution):
+class Binomial(SlotDistribution, torch.distributions.Binomial):
     """Binomial(total_count, probs): successes in ``total_count`` independent trials of probability
-    ``probs`` (or ``logits``, log-odds, like ``torch.distributions.Binomial``).
+    ``probs`` (or ``logits``, log-odds). A :class:`torch.distributions.Binomial`: given logits, it
+    keeps them, so ``log_prob`` and its gradients stay finite at extreme logits.
 
     Sampling is exact: Hörmann's BTRS for n min(p, 1 - p) >= 10, inversion by sequential search
-    below, with n - Binomial(n, 1 - p) for p > 1/2; float64 arithmetic for both dtypes (see
-    ``laws_discrete.h``). Samples are counts in the parameters' floating dtype.
+    below, with n - Binomial(n, 1 - p) for p > 1/2; float64 arithmetic (see ``laws_discrete.h``).
+    Samples are counts in the parameters' floating dtype.
 
     Args:
-        total_count: number of trials, a non-negative integer (int or float tensor); exact in the
-            dtype of ``probs`` (float32 holds integers up to 2**24).
+        total_count: number of trials, a non-negative integer; stored in the dtype of ``probs`` /
+            ``logits`` like torch (float32 holds integers up to 2**24 exactly).
         probs: success probability in [0, 1] (0 and 1 give 0 and total_count exactly).
-        logits: log-odds instead of ``probs`` (exactly one of the two); ``probs = sigmoid(logits)``.
+        logits: log-odds instead of ``probs`` (exactly one of the two).
 
     Example::
 
@@ -494,69 +272,31 @@ class Binomial(SlotDistribution):
 
     law = "binomial"
     param_names = ("total_count", "probs")
-    arg_constraints = {
-        "total_count": constraints.nonnegative_integer,
-        "probs": constraints.unit_interval,
-    }
-    has_rsample = False
 
-    def __init__(
-        self,
-        total_count: Tensor | Number = 1,
-        probs: Tensor | Number | None = None,
-        logits: Tensor | Number | None = None,
-        validate_args: bool | None = None,
-    ) -> None:
-        if (probs is None) == (logits is None):
-            raise ValueError("Binomial: give exactly one of probs or logits")
-        _check_real_param(total_count, "total_count")
-        for name, v in (("probs", probs), ("logits", logits)):
-            if v is not None:
-                _check_real_param(v, name)
-        if logits is not None:
-            logits_t = torch.as_tensor(logits)
-            if not logits_t.is_floating_point():
-                logits_t = logits_t.to(torch.get_default_dtype())
-            if logits_t.numel() and bool(torch.isnan(logits_t).any()):
-                raise ValueError("logits must not be NaN")
-            probs = torch.sigmoid(logits_t)
-        probs_t = torch.as_tensor(probs)
-        if not probs_t.is_floating_point():
-            probs_t = probs_t.to(torch.get_default_dtype())
-        count = torch.as_tensor(total_count, device=probs_t.device)
-        count_f = count.to(probs_t.dtype)
-        if not count.is_floating_point() and count.numel() and bool((count_f.to(count.dtype) != count).any()):
-            raise ValueError(
-                f"total_count is not exactly representable in {probs_t.dtype}; use float64 probs"
-            )
-        self._init_params((count_f, probs_t), validate_args)
+    def _slot_params(self) -> list[Tensor]:
+        # Read probs without caching it: the lazy property would store it on the instance.
+        probs = self.__dict__.get("probs")
+        if probs is None:
+            probs = torch.sigmoid(self.logits)
+        return [self.total_count, probs]
 
-    @constraints.dependent_property(is_discrete=True, event_dim=0)
-    def support(self) -> constraints.Constraint:
-        return constraints.integer_interval(0, self.total_count)
+    def log_prob(self, value: Tensor | float) -> Tensor:
+        """torch's log_prob (finite and smooth in the logits), except that given ``probs`` of exactly 0
+        or 1, impossible counts get -inf (torch clamps p to [eps, 1 - eps] and returns a finite value)."""
+        value = _as_value(value, self.total_count)
+        lp = super().log_prob(value)
+        probs = self.__dict__.get("probs")
+        if probs is None:
+            return lp
+        impossible = ((probs == 0) & (value > 0)) | ((probs == 1) & (value < self.total_count))
+        return torch.where(impossible, torch.full_like(lp, -math.inf), lp)
 
-    @property
-    def logits(self) -> Tensor:
-        return torch.log(self.probs) - torch.log1p(-self.probs)
-
-    @property
-    def mean(self) -> Tensor:
-        return self.total_count * self.probs
-
-    @property
-    def mode(self) -> Tensor:
-        return ((self.total_count + 1) * self.probs).floor().clamp(max=self.total_count)
-
-    @property
-    def variance(self) -> Tensor:
-        return self.total_count * self.probs * (1 - self.probs)
-
-    def log_prob(self, value: Tensor) -> Tensor:
-        if self._validate_args:
-            self._validate_sample(value)
-        n, p, value = broadcast_all(self.total_count, self.probs, value)
-        log_choose = torch.lgamma(n + 1) - torch.lgamma(value + 1) - torch.lgamma(n - value + 1)
-        return log_choose + torch.xlogy(value, p) + torch.special.xlog1py(n - value, -p)
-
-
-__all__ += ["Poisson", "Binomial"]
+    def entropy(self) -> Tensor:
+        """torch's sum over the support (one total_count for the whole batch, as torch requires), with
+        0 log 0 = 0 for the impossible counts."""
+        n_max = int(self.total_count.max())
+        if not self.total_count.min() == n_max:
+            raise NotImplementedError("Inhomogeneous total count not supported by `entropy`.")
+        log_prob = self.log_prob(self.enumerate_support(False))
+        p_log_p = torch.where(torch.isneginf(log_prob), torch.zeros_like(log_prob), log_prob.exp() * log_prob)
+        return -p_log_p.sum(0)

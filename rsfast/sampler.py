@@ -24,6 +24,7 @@ from torch import Tensor
 from torch.distributions import Distribution
 
 from . import _native, ops
+from ._checks import SamplingError
 from ._random import check_generator, draw_seed, seeded_global_rng
 from .proposals import Proposal, Uniform
 
@@ -51,19 +52,6 @@ _CPU_ROUND_ROWS = (1 << 12, 1 << 17)
 _CUDA_ROUND_ROWS = (1 << 16, 1 << 22)
 _MIN_ROUND_ROWS = 256
 _OVERSHOOT = 1.1
-
-
-class SamplingError(RuntimeError):
-    """Sampling stopped before ``n`` samples: a bound was reached or the envelope was proved wrong.
-
-    Attributes: ``num_accepted``, ``num_proposals``, ``acceptance_rate`` (seen so far).
-    """
-
-    def __init__(self, message: str, num_accepted: int = 0, num_proposals: int = 0) -> None:
-        super().__init__(message)
-        self.num_accepted = num_accepted
-        self.num_proposals = num_proposals
-        self.acceptance_rate = num_accepted / num_proposals if num_proposals else 0.0
 
 
 class OverweightWarning(RuntimeWarning):
@@ -171,7 +159,7 @@ class _ModuleSource(_TorchSource):
 
     def __init__(self, module: Any) -> None:
         self.dist = module
-        self.device = _module_device(module)
+        self.device = module_device(module)
 
     def draw(self, m: int, seed: int, offset: int) -> tuple[Tensor, Tensor]:
         with (
@@ -198,12 +186,15 @@ def draw_module(module: Any, m: int) -> Tensor:
     return x
 
 
-def _module_device(module: Any) -> torch.device:
+def module_device(module: Any) -> torch.device:
     """The device of a module's first parameter or buffer (or of the tensors in its attributes)."""
     for attr in ("parameters", "buffers"):
         for t in getattr(module, attr, lambda: ())():
             return t.device
     return _distribution_device(module)
+
+
+_module_device = module_device  # the former private name
 
 
 def _make_source(proposal: Any) -> _Source:
@@ -472,7 +463,7 @@ def sample(
     out: Tensor | None = None
     scratch: Tensor | None = None
     used = rounds = accepted = 0
-    host = [0, 0, 0, 0]
+    host = dict.fromkeys(_native.COUNT_SLOTS, 0)
     on_cuda = device.type == "cuda"
     cap = _round_rows(device, 8)  # rows per round; refined once the row size is known
     bar = _Progress(progress, n)
@@ -513,17 +504,17 @@ def sample(
                     rounds += 1
                     if not on_cuda:
                         break
-                host = counts.tolist()  # the one host synchronisation per batch of rounds
-                accepted = host[0]
+                host = dict(zip(_native.COUNT_SLOTS, counts.tolist()))  # one host synchronisation per batch
+                accepted = host["accepted"]
                 bar.update(accepted)
-                if host[3]:
+                if host["posinf"]:
                     raise ValueError(
-                        f"log_target returned +inf for {host[3]} candidates; a log density "
+                        f"log_target returned +inf for {host['posinf']} candidates; a log density "
                         "must be finite or -inf"
                     )
-                if host[2] and on_overweight == "raise":
+                if host["overweight"] and on_overweight == "raise":
                     raise SamplingError(
-                        f"{host[2]} proposals had log p - log q > log_M = {log_M:.6g} (largest "
+                        f"{host['overweight']} proposals had log p - log q > log_M = {log_M:.6g} (largest "
                         f"{float(max_ratio):.6g}): the envelope is wrong; raise log_M",
                         accepted,
                         used,
@@ -537,17 +528,17 @@ def sample(
         out = x.new_empty((0, *x.shape[1:]))
     t2 = time.perf_counter()
     max_log_ratio = float(max_ratio)
-    if host[2] and on_overweight == "warn":
-        _warn_overweight(host[2], used, log_M, max_log_ratio, stacklevel=3)
+    if host["overweight"] and on_overweight == "warn":
+        _warn_overweight(host["overweight"], used, log_M, max_log_ratio, stacklevel=3)
     return SampleResult(
         samples=out,
         log_M=log_M,
-        acceptance_rate=host[0] / used if used else 0.0,
+        acceptance_rate=host["accepted"] / used if used else 0.0,
         num_proposals=used,
-        num_accepted=host[0],
+        num_accepted=host["accepted"],
         num_rounds=rounds,
-        num_overweight=host[2],
-        num_nan=host[1],
+        num_overweight=host["overweight"],
+        num_nan=host["nan"],
         max_log_ratio=max_log_ratio,
         setup_seconds=t1 - t0,
         seconds=t2 - t1,
@@ -623,7 +614,9 @@ def _sample_fused(
             _native.fused_sample_into(
                 kind, q, q_inv, p, n, log_M, seed, offset, budget, out, counts, max_ratio
             )  # fmt: skip
-    accepted, nan, over, posinf, used, stopped = counts.tolist()
+    c = dict(zip(_native.FUSED_COUNT_SLOTS, counts.tolist()))
+    accepted, nan, over, posinf = c["accepted"], c["nan"], c["overweight"], c["posinf"]
+    used, stopped = c["proposals"], c["stopped"]
     t2 = time.perf_counter()
     bar = _Progress(progress, n)
     bar.update(min(accepted, n))

@@ -182,8 +182,8 @@ def top_fraction(rewards: Tensor, fraction: float, *, offsets: Tensor | None = N
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
     if offsets is not None:  # the rule ignores the groups; only their layout is checked
-        ops._check_layout(rewards, offsets, "rewards")
-        ops._check_layout_data(rewards, offsets, "rewards")
+        ops.check_layout(rewards, offsets, "rewards")
+        ops.check_layout_data(rewards, offsets, "rewards")
     return ops.select_top_fraction(rewards, ops.top_fraction_count(fraction, rewards.numel()))
 
 

@@ -143,13 +143,15 @@ def _child_env(threads: int, isa: str | None = None) -> dict:
     return env
 
 
-def thread_digests(threads_list=(1, 2, 3), timeout: float = 150, isa: str | None = None) -> dict:
-    """{threads: digests} of propose / accept_compact / sample outputs (see _thread_probe.py), each
-    computed in a fresh interpreter with OMP_NUM_THREADS=threads (and RSFAST_CPU_ISA=isa when given);
-    the children run concurrently."""
+def thread_digests(
+    threads_list=(1, 2, 3), timeout: float = 150, isa: str | None = None, probe: str = "_thread_probe.py"
+) -> dict:
+    """{threads: digests} of kernel outputs printed by ``probe`` (default _thread_probe.py: propose /
+    accept_compact / sample), each computed in a fresh interpreter with OMP_NUM_THREADS=threads (and
+    RSFAST_CPU_ISA=isa when given); the children run concurrently."""
     procs = {
         t: subprocess.Popen(
-            [sys.executable, str(TESTS_DIR / "_thread_probe.py")],
+            [sys.executable, str(TESTS_DIR / probe)],
             env=_child_env(t, isa),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -11,7 +11,7 @@ import sys
 
 import torch
 
-from rsfast.finetune.demo_rft import TinyCausalLM
+from rsfast.demos.rft import TinyCausalLM
 from rsfast.finetune.rft import RejectionSamplingFineTuner
 
 VOCAB, EOS = 8, 7

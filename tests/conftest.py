@@ -11,7 +11,7 @@ from _helpers import thread_digests
 def digests_by_threads() -> dict:
     """{threads: digests of kernel outputs} from child interpreters with OMP_NUM_THREADS = 1, 2, 3.
 
-    Session-scoped: test_propose, test_compact and test_sampler share one set of children."""
+    Session-scoped: test_propose, test_accept_compact and test_sampler share one set of children."""
     return thread_digests((1, 2, 3))
 
 

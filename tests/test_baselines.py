@@ -1,4 +1,4 @@
-"""The benchmark baselines of rsfast._reference (sample_torch_loop, sample_per_sample) draw from the
+"""The benchmark baselines of rsfast.reference (sample_torch_loop, sample_per_sample) draw from the
 target too: a benchmark against a wrong baseline would compare against the wrong thing."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import scipy.stats as st
 import torch
 from _helpers import ALPHA, gen, grid_log_M, ks_p
 
-from rsfast import _reference as R
+from rsfast import baselines as B
 from rsfast import proposals
 
 pytestmark = pytest.mark.timeout(60)
@@ -46,7 +46,7 @@ def test_sample_torch_loop(name):
     log_M = grid_log_M(
         target, prop if isinstance(prop, proposals.Proposal) else PROPOSALS["rsfast Normal"], -4, 6
     )
-    s = R.sample_torch_loop(target, prop, 50_000, log_M, generator=gen(0))
+    s = B.sample_torch_loop(target, prop, 50_000, log_M, generator=gen(0))
     assert s.shape == (50_000, 1)
     assert ks_p(s[:, 0], _law_on_box(name)) > ALPHA
     assert ks_p(s[:, 0], st.norm(1.05, 0.7)) < ALPHA  # negative control
@@ -54,7 +54,7 @@ def test_sample_torch_loop(name):
 
 def test_sample_per_sample():
     prop = PROPOSALS["rsfast Normal"]
-    s = R.sample_per_sample(target, prop, 2000, grid_log_M(target, prop, -12, 12), generator=gen(0))
+    s = B.sample_per_sample(target, prop, 2000, grid_log_M(target, prop, -12, 12), generator=gen(0))
     assert s.shape == (2000, 1)
     assert ks_p(s[:, 0], st.norm(1.0, 0.7)) > ALPHA
     assert ks_p(s[:, 0], st.norm(1.2, 0.7)) < ALPHA  # negative control at this smaller n
@@ -63,8 +63,8 @@ def test_sample_per_sample():
 def test_baselines_are_bounded():
     never = lambda x: torch.full((x.shape[0],), -math.inf)  # noqa: E731
     with pytest.raises(RuntimeError):
-        R.sample_torch_loop(
+        B.sample_torch_loop(
             never, PROPOSALS["rsfast Normal"], 10, 0.0, generator=gen(0), max_proposals=10_000
         )
     with pytest.raises(RuntimeError):
-        R.sample_per_sample(never, PROPOSALS["rsfast Normal"], 1, 0.0, generator=gen(0), max_proposals=200)
+        B.sample_per_sample(never, PROPOSALS["rsfast Normal"], 1, 0.0, generator=gen(0), max_proposals=200)

@@ -15,8 +15,8 @@ from _helpers import ALPHA, gen
 from torch import nn
 
 from rsfast import cli
+from rsfast.demos.batch import run_demo
 from rsfast.finetune import BatchRejection, Selection, freeze
-from rsfast.finetune.demo_batch import run_demo
 
 pytestmark = pytest.mark.timeout(60)
 

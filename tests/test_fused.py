@@ -19,8 +19,8 @@ import torch
 from _helpers import ALPHA, DTYPES, SEED, TESTS_DIR, _child_env, gen, np64
 
 import rsfast
-from rsfast import _reference as R
 from rsfast import ops, proposals, targets
+from rsfast import reference as R
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -265,7 +265,7 @@ def test_negative_control_wrong_law_is_rejected():
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("d", [1, 3])
 def test_matches_reference(kind, dtype, d):
-    """Same streams as _reference.fused_sample: rows, counts (overweight included: log M is set too
+    """Same streams as reference.fused_sample: rows, counts (overweight included: log M is set too
     small on purpose) and the largest log ratio agree up to float rounding."""
     t0 = make_target(3, d, dtype, seed=2)
     t = targets.MixtureNormal(t0.logits, 0.4 * t0.loc, 1.5 * t0.scale)  # overlapping components

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pytest
@@ -120,12 +121,16 @@ def test_fuzz_distribution(cls, names, support) -> None:
         if not ok:
             return
         params = [getattr(d, n) for n in names]
-        assert all(p.dtype in (torch.float32, torch.float64) for p in params)
+        assert all(isinstance(p, torch.Tensor) and not p.dtype.is_complex for p in params)
+        # Parameters keep their real dtype, as torch's do; samples are in their promoted floating dtype
+        # (the default dtype when none is floating).
+        expected = functools.reduce(torch.promote_types, [p.dtype for p in params])
+        expected = expected if expected.is_floating_point else torch.get_default_dtype()
         ok, x = attempt(lambda: d.sample(shape, generator=gen(seed)), ["sample_shape", *names])
         if not ok:
             return
         assert x.shape == torch.Size(shape) + d.batch_shape, (x.shape, shape, d.batch_shape)
-        assert x.dtype == params[0].dtype
+        assert x.dtype == expected, (x.dtype, expected)
         assert not bool(torch.isnan(x).any()), "NaN sample"
         assert bool(support(x, d).all()), "sample outside the support"
         _check_log_prob(d, x, ["value"])

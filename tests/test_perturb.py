@@ -17,7 +17,7 @@ import torch
 from _helpers import ALPHA, SEED, TESTS_DIR, _child_env, digest, fisher_z, gen, ks_p
 
 import rsfast
-from rsfast import _reference, ops
+from rsfast import ops, reference
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -43,7 +43,7 @@ def test_matches_twin_bit_for_bit(dtype):
     xs = [(torch.randn(s, generator=g) * 3).to(dtype) for s in shapes]
     ys = [x.clone() for x in xs]
     rsfast.perturb_(xs, SEED, 0.37)
-    _reference.perturb_(ys, SEED, 0.37)
+    reference.perturb_(ys, SEED, 0.37)
     for i, (x, y) in enumerate(zip(xs, ys)):
         assert torch.equal(x, y), f"tensor {i} {tuple(x.shape)} differs from the twin"
     assert not torch.equal(xs[-1], ys[-1].clone().zero_())
@@ -55,9 +55,9 @@ def test_layout_documented():
     z = _noise(200, index=2)
     for j in (0, 5, 16, 37, 63, 64, 150, 199):
         s = 16 * (j // 64) + j % 16
-        w = _reference.philox_block(SEED, torch.tensor([s]), _reference.PERTURB_TAG, 2)[0]
+        w = reference.philox_block(SEED, torch.tensor([s]), reference.PERTURB_TAG, 2)[0]
         k = (j // 16) % 4
-        pair = _reference.box_muller_f32(w[2 * (k // 2)].view(1), w[2 * (k // 2) + 1].view(1))
+        pair = reference.box_muller_f32(w[2 * (k // 2)].view(1), w[2 * (k // 2) + 1].view(1))
         assert z[j] == pair[k % 2][0], j
 
 
@@ -308,7 +308,7 @@ def test_parameters_and_version_counter():
     rsfast.perturb_(list(lin.parameters()), SEED, 0.1)
     assert lin.weight._version > v and lin.weight.requires_grad
     expect = [w0.clone()]
-    _reference.perturb_(expect, SEED, 0.1)
+    reference.perturb_(expect, SEED, 0.1)
     assert torch.equal(lin.weight.detach(), expect[0])
 
 

@@ -49,7 +49,9 @@ def _scripted(delta: float, temperature: float, steps: int, seed: int = 3):
         t = holder.get("tuner")
         return 0.0 if t is None or t.loss is None else t.loss + delta
 
-    tuner = PerturbationTuner([theta], loss_fn, sigma=0.5, temperature=temperature, generator=gen(seed))
+    tuner = PerturbationTuner(
+        [theta], loss_fn, sigma=0.5, acceptance_temperature=temperature, generator=gen(seed)
+    )
     holder["tuner"] = tuner
     tuner.run(steps)
     return tuner, theta
@@ -84,7 +86,7 @@ def test_nan_proposal_is_rejected():
         calls.append(1)
         return 1.0 if len(calls) == 1 else math.nan
 
-    tuner = PerturbationTuner([theta], loss_fn, sigma=0.1, temperature=1.0, generator=gen(0))
+    tuner = PerturbationTuner([theta], loss_fn, sigma=0.1, acceptance_temperature=1.0, generator=gen(0))
     tuner.run(5)
     assert not any(r.accepted for r in tuner.history) and tuner.loss == 1.0
 
@@ -140,7 +142,7 @@ def test_deterministic_for_a_generator_seed():
     runs = []
     for _ in range(2):
         theta, _, loss = _quadratic()
-        tuner = PerturbationTuner([theta], loss, sigma=0.1, temperature=0.05, generator=gen(12),
+        tuner = PerturbationTuner([theta], loss, sigma=0.1, acceptance_temperature=0.05, generator=gen(12),
                                   target_acceptance=0.3)  # fmt: skip
         tuner.run(100)
         runs.append((theta.clone(), [(r.seed, r.accepted, r.sigma) for r in tuner.history]))
@@ -204,7 +206,7 @@ def test_bad_inputs():
     with pytest.raises(TypeError, match="sigma"):
         PerturbationTuner([theta], loss, "0.1")
     for bad in (-1.0, math.inf):
-        with pytest.raises(ValueError, match="temperature"):
+        with pytest.raises(ValueError, match="acceptance_temperature"):
             PerturbationTuner([theta], loss, 0.1, bad)
     for bad in (0.0, 1.0, 1.5):
         with pytest.raises(ValueError, match="target_acceptance"):
@@ -248,3 +250,12 @@ def test_demo_json_quick(capsys, monkeypatch):
     assert 0 < m["acceptance_rate"] < 1
     assert 0.99 <= m["peak_memory_ratio"] < 1.2
     assert m["backprop_memory_ratio"] > m["peak_memory_ratio"]
+
+
+def test_temperature_is_a_deprecated_spelling_of_acceptance_temperature():
+    theta = torch.zeros(3)
+    with pytest.warns(DeprecationWarning, match="acceptance_temperature"):
+        tuner = PerturbationTuner([theta], lambda: float(theta.sum()), sigma=0.1, temperature=0.5)
+    assert tuner.acceptance_temperature == 0.5
+    with pytest.warns(DeprecationWarning):
+        assert tuner.temperature == 0.5

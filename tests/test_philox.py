@@ -10,7 +10,8 @@ import torch
 from _helpers import ALPHA, SEED, chisq_p
 
 from rsfast import _C, ops
-from rsfast import _reference as R
+from rsfast import reference as R
+from rsfast.reference import philox as P
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -113,9 +114,9 @@ def _philox_rounds(counter: torch.Tensor, key: tuple[int, int], rounds: int) -> 
     k0, k1 = key
     for r in range(rounds):
         if r:
-            k0, k1 = (k0 + R._W0) & M32, (k1 + R._W1) & M32
-        hi0, lo0 = R._mulhilo(R._M0, c0)
-        hi1, lo1 = R._mulhilo(R._M1, c2)
+            k0, k1 = (k0 + P._W0) & M32, (k1 + P._W1) & M32
+        hi0, lo0 = P._mulhilo(P._M0, c0)
+        hi1, lo1 = P._mulhilo(P._M1, c2)
         c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
     return torch.stack([c0, c1, c2, c3], -1)
 

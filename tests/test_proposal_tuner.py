@@ -16,8 +16,8 @@ from _helpers import ALPHA, chisq_p, gen, ks_p
 
 import rsfast
 from rsfast import cli, ops
+from rsfast.demos import proposal as demo
 from rsfast.finetune import ModeCollapseWarning, ProposalMetrics, ProposalTuner, TuningReport
-from rsfast.finetune import demo_proposal as demo
 from rsfast.finetune.proposal import DefensiveMixture
 from rsfast.proposals import MixtureNormal, Normal, Proposal
 

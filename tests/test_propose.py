@@ -11,8 +11,8 @@ import scipy.stats as st
 import torch
 from _helpers import ALPHA, DTYPES, KINDS, SEED, TOL, chisq_p, digest, gen, ks_p, proposal_params
 
-from rsfast import _reference as R
 from rsfast import ops, proposals
+from rsfast import reference as R
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -16,8 +16,8 @@ from _helpers import ALPHA, TESTS_DIR, chisq_p, rsfast_root
 from torch import nn
 
 import rsfast.select as select
+from rsfast.demos.rft import QUICK_ENV, AdditionTask, TinyCausalLM
 from rsfast.finetune import RejectionSamplingFineTuner, RoundStats, write_jsonl
-from rsfast.finetune.demo_rft import QUICK_ENV, AdditionTask, TinyCausalLM
 from rsfast.finetune.rft import SELECTION_RULES, completion_loss, sample_completions, token_hash
 
 VOCAB, EOS = 8, 7

@@ -15,8 +15,9 @@ import scipy.stats as st
 import torch
 from _helpers import ALPHA, DTYPES, SEED, chisq_p, digest, gen, rsfast_root
 
-from rsfast import _reference as R
+from rsfast import baselines as B
 from rsfast import ops, select
+from rsfast import reference as R
 
 # ---------------------------------------------------------------- inputs
 
@@ -69,7 +70,7 @@ def test_best_of_n_matches_twin_and_per_row(dtype, layout, ties):
         got = select.best_of_n(r, k, offsets=off)
         assert got.dtype == torch.int64 and got.shape == (off.shape[0] - 1 if off is not None else 61, k)
         assert torch.equal(got, R.best_of_n(r, k, off))
-        assert got.tolist() == R.best_of_n_per_row(rows_of(r, off), k)
+        assert got.tolist() == B.best_of_n_per_row(rows_of(r, off), k)
 
 
 def test_best_of_n_ties_infinities_and_signed_zero():
@@ -228,7 +229,7 @@ def test_rso_exact_law_agrees_with_the_per_row_python_algorithm():
     (Python's own RNG) passes the same test."""
     rewards, k, beta = LAW_CASES[1]
     rng = random.Random(5)
-    got = [tuple(t) for t in R.rso_per_row([rewards] * REPS, k, beta, rng.random)]
+    got = [tuple(t) for t in B.rso_per_row([rewards] * REPS, k, beta, rng.random)]
     ps = law_p_values(got, rso_exact_law(rewards, k, beta), len(rewards), k)
     assert min(ps.values()) > ALPHA, ps
 
@@ -241,7 +242,7 @@ def test_rso_kernel_and_per_row_python_two_sample():
     off = torch.tensor([6 * i for i in range(8001)] + [6 * 8000 + 2])
     ours = [tuple(t) for t in select.rso(flat, k, beta, offsets=off, generator=gen(8)).tolist()[:-1]]
     rng = random.Random(9)
-    theirs = [tuple(t) for t in R.rso_per_row([rewards] * 8000, k, beta, rng.random)]
+    theirs = [tuple(t) for t in B.rso_per_row([rewards] * 8000, k, beta, rng.random)]
     cells = sorted(set(ours) | set(theirs))
     table = np.array([[ours.count(c) for c in cells], [theirs.count(c) for c in cells]])
     table = table[:, table.sum(0) >= 10]
@@ -288,7 +289,7 @@ def test_threshold_matches_twin_and_per_row(dtype, layout, ties):
         idx, counts = select.threshold(r, bar, max_per_group=cap, offsets=off)
         want_idx, want_counts = R.threshold(r, bar, cap, off)
         assert torch.equal(idx, want_idx) and torch.equal(counts, want_counts)
-        assert idx.tolist() == R.threshold_per_row(rows_of(r, off), bar, cap)
+        assert idx.tolist() == B.threshold_per_row(rows_of(r, off), bar, cap)
         assert int(counts.sum()) == idx.shape[0]
 
 
@@ -300,7 +301,7 @@ def test_top_fraction_matches_twin_and_per_row(dtype, layout, ties):
     for fraction in (1e-9, 0.1, 0.3, 0.5, 0.77, 1.0):
         got = select.top_fraction(r, fraction, offsets=off)
         assert torch.equal(got, R.top_fraction(r, fraction, off))
-        assert got.tolist() == R.top_fraction_per_row(rows_of(r, off), fraction)
+        assert got.tolist() == B.top_fraction_per_row(rows_of(r, off), fraction)
 
 
 def test_top_fraction_count_and_order():
@@ -326,7 +327,7 @@ def test_filter_groups_matches_twin_and_per_row(dtype, layout):
     got = select.filter_groups(metric, offsets=off)
     assert got.dtype == torch.bool
     assert torch.equal(got, R.filter_groups(metric, off))
-    assert got.tolist() == R.filter_groups_per_row(rows_of(metric, off))
+    assert got.tolist() == B.filter_groups_per_row(rows_of(metric, off))
 
 
 def test_filter_groups_small_groups_are_dropped():
@@ -343,7 +344,7 @@ def test_dedupe_matches_twin_and_per_row(m, nkeys, ngroups):
     groups = torch.randint(-5, ngroups, (m,), generator=g)
     got = select.dedupe(keys, groups)
     assert torch.equal(got, R.dedupe(keys, groups))
-    assert got.tolist() == R.dedupe_per_row(keys.tolist(), groups.tolist())
+    assert got.tolist() == B.dedupe_per_row(keys.tolist(), groups.tolist())
 
 
 # ---------------------------------------------------------------- threads, ISA, NaN, bad input
@@ -549,7 +550,7 @@ def test_fake_tensor_shapes():
 def test_all_ops_exist_on_every_layer():
     for name in ("best_of_n", "rso", "threshold", "top_fraction", "filter_groups", "dedupe"):
         assert callable(getattr(select, name)) and callable(getattr(R, name))
-        assert callable(getattr(ops, f"select_{name}")) and callable(getattr(R, f"{name}_per_row"))
+        assert callable(getattr(ops, f"select_{name}")) and callable(getattr(B, f"{name}_per_row"))
     assert sorted(select.__all__) == sorted(
         ["best_of_n", "rso", "threshold", "top_fraction", "filter_groups", "dedupe"]
     )

@@ -14,7 +14,7 @@ import pytest
 import torch
 from _helpers import DTYPES, SEED, TESTS_DIR, _child_env
 
-from rsfast import _native, _reference, ops
+from rsfast import _native, ops, reference
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -76,7 +76,7 @@ def _assert_twin(a: torch.Tensor, b: torch.Tensor, dtype: torch.dtype) -> None:
 def test_kernel_matches_twin(law, regime, dtype):
     params = _params(law, regime, dtype)
     out, exhausted = ops.slot_sample(law, params, [3000], SEED, 7)
-    ref, ref_exhausted = _reference.slot_sample(law, params, [3000], SEED, 7)
+    ref, ref_exhausted = reference.slot_sample(law, params, [3000], SEED, 7)
     _assert_twin(out, ref, dtype)
     assert int(exhausted) == 0 and int(ref_exhausted) == 0
     assert bool(torch.isfinite(out).all())
@@ -95,7 +95,7 @@ def test_batched_parameters_broadcast_like_torch(law, dtype, sample_shape):
     params[0] = params[0] + torch.zeros(1, 2, dtype=dtype)  # [3, 2]: the batch grows a column
     out, exhausted = ops.slot_sample(law, params, sample_shape, SEED, 2)
     assert out.shape == (*sample_shape, 3, 2) and int(exhausted) == 0
-    ref, _ = _reference.slot_sample(law, params, sample_shape, SEED, 2)
+    ref, _ = reference.slot_sample(law, params, sample_shape, SEED, 2)
     _assert_twin(out, ref, dtype)
     # Element (s, r, c) uses row r: the truncated-normal rows have disjoint supports where they differ.
     if law == "truncated_normal":

@@ -140,7 +140,7 @@ void fused_sample(const FusedArgs& args) {
   base::fused_sample(args);
 }
 
-// ---- slot mode (issue 3) ----
+// ---- slot mode ----
 namespace base {
 void slot_sample(const SlotArgs& args);
 }  // namespace base

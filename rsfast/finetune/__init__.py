@@ -1,4 +1,4 @@
-"""Fine-tuning strategies built on rsfast's kernels (design §1), one module per idea:
+"""Fine-tuning strategies built on rsfast's kernels, one module per idea:
 
 - :mod:`.rft`: generate by a model, score, select, fine-tune on the accepted (RFT, best-of-n, RSO,
   RAFT, ReST-EM) — :class:`RejectionSamplingFineTuner`;

@@ -23,6 +23,7 @@ perturbs 16-bit parameters in place (no extra memory, inexact undo, documented a
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -81,7 +82,9 @@ class PerturbationTuner:
             parameters; called under ``torch.no_grad()``. Lower is better. NaN or +inf proposals are
             rejected.
         sigma: the noise scale σ > 0 (standard deviation per parameter element).
-        temperature: T >= 0. T = 0: greedy, accept iff L(θ') <= L(θ) (ties are accepted, so the
+        acceptance_temperature: T >= 0, the temperature of the Metropolis acceptance test (not a
+            sampling temperature; ``temperature=`` is its deprecated spelling). T = 0: greedy,
+            accept iff L(θ') <= L(θ) (ties are accepted, so the
             walk can cross plateaus of non-differentiable losses). T > 0: accept with probability
             ``min(1, exp(-(L(θ') - L(θ)) / T))`` (Metropolis; the chain then samples
             ``exp(-L / T)``, up to the σ adaptation).
@@ -115,7 +118,7 @@ class PerturbationTuner:
         params: Iterable[Tensor] | torch.nn.Module,
         loss_fn: Callable[[], float | Tensor],
         sigma: float,
-        temperature: float = 0.0,
+        acceptance_temperature: float = 0.0,
         *,
         generator: torch.Generator | None = None,
         target_acceptance: float | None = None,
@@ -124,7 +127,15 @@ class PerturbationTuner:
         sigma_max: float = 10.0,
         master_weights: bool = True,
         reevaluate: bool = False,
+        temperature: float | None = None,
     ) -> None:
+        if temperature is not None:
+            warnings.warn(
+                "PerturbationTuner(temperature=) is deprecated: use acceptance_temperature=",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            acceptance_temperature = temperature
         if isinstance(params, torch.nn.Module):
             params = list(params.parameters())
         elif isinstance(params, Tensor):
@@ -161,9 +172,9 @@ class PerturbationTuner:
             raise ValueError(
                 f"need 0 < sigma_min <= sigma <= sigma_max, got {sigma_min}, {sigma}, {sigma_max}"
             )
-        temperature = _finite_float(temperature, "temperature")
+        temperature = _finite_float(acceptance_temperature, "acceptance_temperature")
         if temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {temperature}")
+            raise ValueError(f"acceptance_temperature must be >= 0, got {temperature}")
         if target_acceptance is not None:
             target_acceptance = _finite_float(target_acceptance, "target_acceptance")
             if not 0 < target_acceptance < 1:
@@ -181,7 +192,7 @@ class PerturbationTuner:
         self.params = unique
         self.loss_fn = loss_fn
         self.sigma = sigma
-        self.temperature = temperature
+        self.acceptance_temperature = temperature
         self.generator = generator
         self.target_acceptance = target_acceptance
         self.adapt_rate = adapt_rate
@@ -234,6 +245,16 @@ class PerturbationTuner:
     # ------------------------------------------------------------------ public
 
     @property
+    def temperature(self) -> float:
+        """Deprecated spelling of :attr:`acceptance_temperature`."""
+        warnings.warn(
+            "PerturbationTuner.temperature is deprecated: use acceptance_temperature",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.acceptance_temperature
+
+    @property
     def acceptance_rate(self) -> float:
         """Accepted steps / steps taken (NaN before the first step)."""
         if not self.history:
@@ -251,10 +272,10 @@ class PerturbationTuner:
         seed = draw_seed(self.generator)
         self._move(seed, sigma)
         new = self._evaluate()
-        if self.temperature > 0:
+        if self.acceptance_temperature > 0:
             u = self._uniform()  # drawn every step: the generator advances the same way whatever happens
             delta = new - old
-            accept = math.isfinite(new) and (delta <= 0 or math.log(u) < -delta / self.temperature)
+            accept = math.isfinite(new) and (delta <= 0 or math.log(u) < -delta / self.acceptance_temperature)
         else:
             accept = math.isfinite(new) and new <= old
         if accept:

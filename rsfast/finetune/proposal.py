@@ -19,6 +19,15 @@ Losses (q below is the proposal that is sampled, i.e. the defensive mixture, see
 - ``"chi2"``: log E_q[(p / q)^2] (log-sum-exp over the same off-policy buffer), i.e. the
   variance of the weights p / q, which is what makes M large.
 
+EM local optima (fkl on a MixtureNormal, the default): with unequal mode weights, or a number of
+components different from the number of modes, EM stalls with one component straddling two modes
+while another duplicates a mode or dies; the envelope is then set at the under-covered mode and the
+acceptance stays low however long EM runs. On each plateau the tuner makes a split move (the
+component whose removal costs the least forward KL is re-created at the draw with the largest
+p / q) and keeps it only if the acceptance Z / M estimated on the buffer rose; after training a
+polish stage widens the trained components by the common factor that maximises that estimate, since
+a KL fit leaves tails slightly too thin and M is set in the tails.
+
 Mode collapse: a proposal that misses a mode of p leaves p / q unbounded there; log M estimated
 from draws of q never sees it, so samples are biased (rsfast.sample counts the few draws that land
 there as overweight). After fitting the tuner measures the overweight rate of draws from q and the
@@ -37,7 +46,6 @@ import math
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -46,100 +54,17 @@ from torch import Tensor
 from .. import ops
 from .._random import check_generator, draw_seed, seeded_global_rng
 from ..proposals import MixtureNormal, Normal, Proposal
-from ..sampler import _module_device, draw_module, estimate_log_M
+from ..sampler import draw_module, estimate_log_M
+from ..sampler import module_device as _module_device
+from .proposal_report import ModeCollapseWarning, ProposalMetrics, TuningReport, weight_stats
+from .proposal_stages import SplitMoves, em_step, scale_polish
 
 __all__ = ["ProposalTuner", "TuningReport", "ProposalMetrics", "ModeCollapseWarning", "DefensiveMixture"]
 
 LOSSES = ("fkl", "rkl", "chi2")
 OPTIMIZERS = ("auto", "em", "adam")
-#: Pseudo-draws at the old parameters in each EM step of a component (damping).
-EM_PRIOR = 4.0
 #: Buffer refreshes averaged for the plateau test of fit(steps=None).
 PLATEAU_WINDOW = 5
-_LOG_2PI = math.log(2 * math.pi)
-#: Bootstrap replicas and replica size (fraction of the draws) of the median w_max.
-BOOTSTRAP_REPLICAS = 64
-BOOTSTRAP_FRACTION = 0.1
-
-
-class ModeCollapseWarning(RuntimeWarning):
-    """The tuned proposal misses part of the target (p > M q on a measurable part of it): rejection
-    samples from it are biased there. Keep a defensive mixture (``defensive`` > 0), use more
-    components, or ``loss="fkl"``."""
-
-
-@dataclass
-class ProposalMetrics:
-    """How good a proposal q is for rejection sampling from p, measured on fresh draws.
-
-    Attributes:
-        acceptance: expected acceptance of :func:`rsfast.sample` with ``log_M``: the mean over draws
-            of q of min(1, p / (M q)).
-        efficiency: unweighting efficiency <w> / w_max of the weights w = p / q, with w_max the median
-            over ``BOOTSTRAP_REPLICAS`` bootstrap replicas (each ``BOOTSTRAP_FRACTION`` of the draws)
-            of their largest weight (robust to a single outlier).
-        ess_per_sample: Kish effective sample size per draw, (sum w)^2 / (N sum w^2), in (0, 1].
-        overweight_rate: fraction of the draws of q with p / q > M (what rsfast.sample counts).
-        overweight_mass: fraction of the target mass where p > M q (self-normalised importance
-            weights of draws of the reference proposal): the part of the target the samples miss.
-        log_M: envelope from :func:`rsfast.estimate_log_M` (natural log).
-        num_draws: draws of q used.
-        defensive_share: fraction of the target served by the defensive component, E_p[alpha q_ref / q]
-            (alpha before tuning, below alpha for a good fit, large when the trained part misses modes).
-    """
-
-    acceptance: float
-    efficiency: float
-    ess_per_sample: float
-    overweight_rate: float
-    overweight_mass: float
-    log_M: float
-    num_draws: int
-    defensive_share: float = 0.0
-
-
-@dataclass
-class TuningReport:
-    """What :meth:`ProposalTuner.fit` did.
-
-    Attributes:
-        loss: the loss trained.
-        before, after: :class:`ProposalMetrics` of the initial and of the returned proposal.
-        steps: optimiser steps taken.
-        seconds: wall time of fit() (training and both evaluations); ``train_seconds`` of the steps.
-        stop_reason: ``"steps"`` (the number asked), ``"plateau"``, ``"max_steps"`` or ``"max_seconds"``.
-        loss_history: loss value per step.
-        efficiency_history: (step, unweighting efficiency on the newest buffer chunk) per evaluation.
-        defensive: weight of the initial proposal kept in the returned mixture.
-        mode_collapse: whether :class:`ModeCollapseWarning` was raised.
-    """
-
-    loss: str
-    before: ProposalMetrics
-    after: ProposalMetrics
-    steps: int
-    seconds: float
-    train_seconds: float
-    stop_reason: str
-    loss_history: list[float] = field(default_factory=list)
-    efficiency_history: list[tuple[int, float]] = field(default_factory=list)
-    defensive: float = 0.0
-    mode_collapse: bool = False
-
-    @property
-    def acceptance_gain(self) -> float:
-        """after.acceptance / before.acceptance."""
-        return self.after.acceptance / self.before.acceptance if self.before.acceptance > 0 else math.inf
-
-    def summary(self) -> str:
-        b, a = self.before, self.after
-        return (
-            f"ProposalTuner({self.loss}): acceptance {b.acceptance:.4f} -> {a.acceptance:.4f} "
-            f"({self.acceptance_gain:.1f}x), efficiency {b.efficiency:.4f} -> {a.efficiency:.4f}, "
-            f"ESS/N {b.ess_per_sample:.4f} -> {a.ess_per_sample:.4f}, log_M {b.log_M:.3f} -> {a.log_M:.3f}, "
-            f"overweight rate {a.overweight_rate:.2g}, overweight mass {a.overweight_mass:.2g}; "
-            f"{self.steps} steps ({self.stop_reason}) in {self.seconds:.2f} s"
-        )
 
 
 class DefensiveMixture(torch.nn.Module):
@@ -224,28 +149,6 @@ def _log_mean_exp(v: Tensor) -> Tensor:
     return torch.logsumexp(v, 0) - math.log(v.shape[0])
 
 
-def _bootstrap_log_wmax(log_w: Tensor, generator: torch.Generator) -> float:
-    """log of the median over bootstrap replicas (BOOTSTRAP_FRACTION of the draws each) of the largest
-    weight."""
-    n = log_w.shape[0]
-    size = max(1, int(n * BOOTSTRAP_FRACTION))
-    idx = torch.randint(0, n, (BOOTSTRAP_REPLICAS, size), generator=generator, device=generator.device)
-    maxima = log_w[idx.to(log_w.device)].max(1).values
-    return float(maxima.median())
-
-
-def _weight_stats(log_w: Tensor, generator: torch.Generator) -> tuple[float, float]:
-    """(unweighting efficiency with the bootstrap-median w_max, ESS per draw) of log weights [N]."""
-    log_w = log_w.double()
-    n = log_w.shape[0]
-    if not bool(torch.isfinite(log_w).any()):
-        return 0.0, 0.0
-    log_mean = float(_log_mean_exp(log_w))
-    eff = math.exp(min(0.0, log_mean - _bootstrap_log_wmax(log_w, generator)))
-    ess = math.exp(float(2 * torch.logsumexp(log_w, 0) - torch.logsumexp(2 * log_w, 0)) - math.log(n))
-    return eff, ess
-
-
 def _check_positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
@@ -295,7 +198,8 @@ class ProposalTuner:
         max_steps, max_seconds: bounds of ``fit(steps=None)``.
         patience, rel_tol: ``fit(steps=None)`` stops when the best moving average (over
             ``PLATEAU_WINDOW`` refreshes) of the unweighting efficiency of fresh draws has not risen by a
-            factor (1 + rel_tol) in ``patience`` consecutive refreshes (default 25 for EM, 8 for Adam).
+            factor (1 + rel_tol) in ``patience`` consecutive refreshes (default 25 for EM, 8 for Adam;
+            half of it, at least ``PLATEAU_WINDOW``, after a split move).
         eval_draws: draws of the proposal and of the reference for the before/after metrics, and pilot
             draws of their log M estimates (the default equals rsfast.sample's ``log_M="auto"`` pilot).
         collapse_rate, collapse_mass: :class:`ModeCollapseWarning` when the overweight rate of the
@@ -305,6 +209,13 @@ class ProposalTuner:
         anneal_steps: ``rkl`` only: the target is p^beta q_ref^(1 - beta) with beta rising linearly from
             0 to 1 over this many steps (default 200 for rkl), so that the mode-seeking loss starts at
             the reference and follows the modes as they sharpen instead of collapsing onto a few.
+        max_moves: EM only: split moves allowed when the efficiency plateaus (default twice the number
+            of components; 0 turns them off): the cheapest component is moved to where p / q is
+            largest, EM runs to the next plateau, and the move is undone unless the acceptance
+            estimated on the buffer rose (:mod:`rsfast.finetune.proposal_stages`). With ``steps``
+            given, moves happen within those steps.
+        polish: MixtureNormal only: after training, widen all trained components by the common factor
+            (1 to 1.45) that maximises the acceptance estimated on the buffer (default True).
 
     ``fit`` returns the proposal to sample from (``proposal`` itself when ``defensive`` is 0; else
     a new :class:`~rsfast.proposals.MixtureNormal` when ``proposal`` and the reference are normals or
@@ -333,6 +244,8 @@ class ProposalTuner:
         collapse_rate: float = 1e-3,
         collapse_mass: float = 1e-2,
         anneal_steps: int | None = None,
+        max_moves: int | None = None,
+        polish: bool = True,
     ) -> None:
         if not callable(getattr(proposal, "log_prob", None)):
             raise TypeError(f"proposal must have a log_prob method, got {type(proposal).__name__}")
@@ -401,6 +314,16 @@ class ProposalTuner:
         if anneal_steps and loss != "rkl":
             raise ValueError('anneal_steps applies to loss="rkl" only')
         self.anneal_steps = anneal_steps
+        if max_moves is None:
+            max_moves = 2 * proposal.num_components if self.use_em else 0
+        if isinstance(max_moves, bool) or not isinstance(max_moves, int) or max_moves < 0:
+            raise ValueError(f"max_moves must be an int >= 0 or None, got {max_moves!r}")
+        if max_moves and not self.use_em:
+            raise ValueError("max_moves applies to the EM optimizer (a MixtureNormal with loss='fkl')")
+        self.max_moves = max_moves
+        if not isinstance(polish, bool):
+            raise TypeError(f"polish must be a bool, got {type(polish).__name__}")
+        self.polish = polish and isinstance(proposal, MixtureNormal)
         self._beta = 1.0
         self.report: TuningReport | None = None
         self.tuned: Any = None
@@ -430,7 +353,7 @@ class ProposalTuner:
             lw = (_log_target(self.log_target, x).double() - lq.double()).nan_to_num(nan=-math.inf)
             acceptance = float(torch.exp((lw - log_M).clamp(max=0)).mean())
             over_rate = float((lw > log_M).double().mean())
-            eff, ess = _weight_stats(lw, g)
+            eff, ess = weight_stats(lw, g)
             # Target mass where p > M q, from draws of the reference (which should cover the target).
             xr, lqr = _draw(self.reference, n, g)
             if lqr is None:
@@ -511,7 +434,7 @@ class ProposalTuner:
             lp = _log_target(self.log_target, x)
         buffer.append((x, lp.to(lqb.dtype), lqb, lqr))
         del buffer[: max(0, len(buffer) - self.buffer_chunks)]
-        return _weight_stats((lp.double() - lqb.double()).nan_to_num(nan=-math.inf), g)[0]
+        return weight_stats((lp.double() - lqb.double()).nan_to_num(nan=-math.inf), g)[0]
 
     def _buffer(self, buffer: list[tuple[Tensor, ...]]) -> tuple[Tensor, ...]:
         x, lp, lqb, lqr = (torch.cat([b[i] for b in buffer]) for i in range(4))
@@ -533,49 +456,9 @@ class ProposalTuner:
         # chi2: log E_q[(p/q)^2] - 2 log Z, with E_q[(p/q)^2] = E_b[p^2 / (q b)] and Z = E_b[p / b].
         return _log_mean_exp(2 * lp - lq - lqb) - 2 * _log_mean_exp(lp - lqb)
 
-    @torch.no_grad()
     def _em_step(self, buffer: list[tuple[Tensor, ...]]) -> float:
-        """One weighted EM step of a MixtureNormal on the buffer (fkl: weights p / q_b; chi2, only when
-        asked for directly: p^2 / (q q_b), the fixed point of its gradient, less stable), the defensive
-        component held fixed. Each component's new
-        parameters are a weighted MLE with ``EM_PRIOR`` pseudo-draws at the old ones, in effective draws
-        (the Kish ESS of the weights), so that a component seen by few draws barely moves."""
-        q = self.proposal
-        x, lp, lqb, lqr = (t.double() for t in self._buffer(buffer))
-        loc, log_scale, logits = q.loc.double(), q.log_scale.double(), q.logits.double()
-        var = torch.exp(2 * log_scale)
-        z2 = (x.unsqueeze(1) - loc).pow(2) / var  # [N, K, D]
-        log_comp = (
-            torch.log_softmax(logits, 0) - 0.5 * z2.sum(-1) - log_scale.sum(-1) - 0.5 * x.shape[1] * _LOG_2PI
-        )
-        lq_theta = torch.logsumexp(log_comp, 1)
-        if self.defensive > 0:
-            lq = torch.logaddexp(lq_theta + math.log1p(-self.defensive), lqr + math.log(self.defensive))
-            log_r = log_comp + math.log1p(-self.defensive) - lq.unsqueeze(1)
-        else:
-            lq, log_r = lq_theta, log_comp - lq_theta.unsqueeze(1)
-        lv = lp - lqb if self.loss == "fkl" else 2 * lp - lq - lqb
-        v = torch.softmax(lv, 0)
-        value = (
-            float(-(torch.softmax(lp - lqb, 0) * lq).sum())
-            if self.loss == "fkl"
-            else float(_log_mean_exp(2 * lp - lq - lqb) - 2 * _log_mean_exp(lp - lqb))
-        )
-        ess = float(1.0 / (v * v).sum())
-        gam = v.unsqueeze(1) * torch.exp(log_r) * ess  # [N, K] effective draws per component
-        counts = gam.sum(0)
-        k0 = EM_PRIOR
-        sx = gam.T @ x
-        sxx = gam.T @ (x * x)
-        new_loc = (sx + k0 * loc) / (counts + k0).unsqueeze(1)
-        scatter = sxx - 2 * new_loc * sx + counts.unsqueeze(1) * new_loc**2  # sum gam (x - new_loc)^2
-        new_var = (scatter + k0 * (var + (loc - new_loc) ** 2)) / (counts + k0).unsqueeze(1)
-        probs = torch.softmax(logits, 0)
-        new_probs = (counts + k0 * probs) / (counts.sum() + k0)
-        q.loc.copy_(new_loc)
-        q.log_scale.copy_(0.5 * torch.log(new_var.clamp_min(1e-30)))
-        q.logits.copy_(torch.log(new_probs / new_probs.sum()))
-        return value
+        """One damped weighted EM step of the MixtureNormal on the buffer (:func:`em_step`)."""
+        return em_step(self.proposal, *self._buffer(buffer), self.defensive, self.loss == "chi2")
 
     def _rkl(self, g: torch.Generator) -> Tensor:
         """E_q[log q - log p], reparameterised; q = (1 - alpha) q_theta + alpha q_ref."""
@@ -649,7 +532,8 @@ class ProposalTuner:
         before = self._metrics(self._final(), torch.Generator(self.device).manual_seed(eval_seed))
 
         params = [p for p in self.proposal.parameters() if p.requires_grad]
-        opt = torch.optim.Adam(params, lr=self.lr)
+        # EM needs no optimiser; building Adam first imports torch._dynamo (seconds, once per process).
+        opt = None if self.use_em else torch.optim.Adam(params, lr=self.lr)
         bar = None
         if progress:
             try:
@@ -664,6 +548,7 @@ class ProposalTuner:
         effs: list[tuple[int, float]] = []
         best, stale, reason = -1.0, 0, "steps" if steps is not None else "max_steps"
         recent: list[float] = []
+        moves = SplitMoves(self.max_moves)
         t1 = time.perf_counter()
         try:
             for step in range(1, total + 1):
@@ -671,7 +556,7 @@ class ProposalTuner:
                 if (step - 1) % self.refresh_every == 0:
                     eff = self._refresh(buffer, g)
                     effs.append((step - 1, eff))
-                    if steps is None and self._beta >= 1:
+                    if (steps is None or moves.left) and self._beta >= 1:
                         # The efficiency of one chunk is noisy: compare moving averages of PLATEAU_WINDOW.
                         recent.append(eff)
                         smooth = sum(recent[-PLATEAU_WINDOW:]) / len(recent[-PLATEAU_WINDOW:])
@@ -679,12 +564,24 @@ class ProposalTuner:
                             best, stale = smooth, 0
                         else:
                             stale += 1
-                            if stale >= self.patience:
+                        if stale >= (
+                            self.patience if not moves.made else max(PLATEAU_WINDOW, self.patience // 2)
+                        ):
+                            # A plateau: judge the pending split move, then try another or stop.
+                            data = self._buffer(buffer)
+                            moves.judge(self.proposal, *data, self.defensive, self.rel_tol)
+                            if moves.left:
+                                moves.start(self.proposal, *data, self.defensive)
+                                best, stale, recent = -1.0, 0, []
+                            elif steps is None:
                                 reason = "plateau"
                                 break
+                            else:
+                                stale = 0
                 if self.use_em:
                     value = self._em_step(buffer)
                 else:
+                    assert opt is not None
                     opt.zero_grad(set_to_none=True)
                     loss_t = self._loss(buffer, g)
                     value = float(loss_t.detach())
@@ -702,6 +599,10 @@ class ProposalTuner:
                 if steps is None and time.perf_counter() - t1 > self.max_seconds:
                     reason = "max_seconds"
                     break
+            if buffer:
+                moves.judge(self.proposal, *self._buffer(buffer), self.defensive, self.rel_tol)
+            if self.polish and buffer:
+                scale_polish(self.proposal, *self._buffer(buffer), self.defensive)
         finally:
             self._beta = 1.0
             if bar is not None:

@@ -159,7 +159,7 @@ namespace cuda {
 void fused_sample(const FusedArgs& args, int device, void* stream);
 }  // namespace cuda
 
-// ---- slot mode (issue 3): see slot.h ----
+// ---- slot mode: see slot.h ----
 struct SlotArgs {
   int law;                 // SlotLaw
   int dtype;               // DType of parameters and output

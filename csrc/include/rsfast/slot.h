@@ -1,5 +1,5 @@
 // Slot ("fused") mode: output element i draws from its own Philox stream until
-// its law's rejection loop accepts (design §3). No intermediate memory, exact,
+// its law's rejection loop accepts (docs/architecture.md). No intermediate memory, exact,
 // deterministic: the value of element i is a pure function of (its parameters,
 // seed, offset, i). Shared by csrc/cpu/slot.cpp and csrc/cuda/slot.cu.
 //

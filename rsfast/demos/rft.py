@@ -23,6 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+#: One line for ``rsfast demo`` (the list) and its place in it.
+DESCRIPTION = "rejection-sampling fine-tuning (RFT) of a tiny transformer on 2-digit addition"
+ORDER = 0
+
 __all__ = ["TinyCausalLM", "AdditionTask", "DemoConfig", "run_demo", "run", "QUICK_ENV"]
 
 #: Environment variable: set to 1 for a small, fast run of the demo (used by the smoke test).
@@ -173,7 +177,7 @@ class DemoConfig:
 @torch.no_grad()
 def accuracy(model: nn.Module, task: AdditionTask, pairs: list, batch: int = 500) -> float:
     """Greedy exact-match accuracy of ``model`` on (a, b) pairs."""
-    from .rft import sample_completions
+    from ..finetune.rft import sample_completions
 
     was = model.training
     model.eval()
@@ -200,7 +204,7 @@ def accuracy(model: nn.Module, task: AdditionTask, pairs: list, batch: int = 500
 def _sft(model: nn.Module, task: AdditionTask, pairs: list, cfg: DemoConfig, g: torch.Generator) -> float:
     """Supervised training from scratch on the labelled pairs (AdamW, 50 warm-up steps, then cosine decay
     to 0); returns the last minibatch loss."""
-    from .rft import completion_loss
+    from ..finetune.rft import completion_loss
 
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.sft_lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -225,7 +229,7 @@ def _sft(model: nn.Module, task: AdditionTask, pairs: list, cfg: DemoConfig, g: 
 
 def run_demo(cfg: DemoConfig, *, printer: Any = None) -> dict[str, Any]:
     """Run the demo with ``cfg``; return the final metrics. ``printer(line)`` receives the table lines."""
-    from .rft import RejectionSamplingFineTuner
+    from ..finetune.rft import RejectionSamplingFineTuner
 
     t0 = time.perf_counter()
     if cfg.threads is not None:

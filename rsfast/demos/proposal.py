@@ -18,6 +18,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+#: One line for ``rsfast demo`` (the list) and its place in it.
+DESCRIPTION = "ProposalTuner: tune a broad mixture proposal to a ring of 6 modes; acceptance before/after"
+ORDER = 1
+
 #: The target: MODES equal-weight isotropic normals of std SPREAD on a circle of radius RADIUS.
 MODES, RADIUS, SPREAD = 6, 5.0, 0.5
 #: Initial proposal: COMPONENTS normals of scale INIT_SCALE at locations ~ N(0, INIT_LOC^2).

@@ -33,7 +33,11 @@ from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from .perturbation import PerturbationTuner
+from ..finetune.perturbation import PerturbationTuner
+
+#: One line for ``rsfast demo`` (the list) and its place in it.
+DESCRIPTION = "fine-tune a small MLP without gradients (PerturbationTuner)"
+ORDER = 2
 
 __all__ = ["run", "demo_metrics", "LiveMemory"]
 
@@ -183,7 +187,7 @@ def _demo(pretrain_steps: int, steps: int, progress: bool) -> dict[str, Any]:
             model.parameters(),
             loss_fn,
             sigma=0.01,
-            temperature=0.0,
+            acceptance_temperature=0.0,
             generator=torch.Generator().manual_seed(SEED + 1),
             target_acceptance=0.2,
             adapt_rate=0.05,

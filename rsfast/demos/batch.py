@@ -31,8 +31,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .batch import BatchRejection
-from .freeze import freeze
+from ..finetune.batch import BatchRejection
+from ..finetune.freeze import freeze
+
+#: One line for ``rsfast demo`` (the list) and its place in it.
+DESCRIPTION = (
+    "covariate shift: a frozen-backbone head fine-tuned plainly vs with density-ratio batch rejection"
+)
+ORDER = 3
 
 __all__ = ["run", "run_demo", "label_rule"]
 

@@ -17,8 +17,8 @@ import torch
 from _helpers import ALPHA, SEED, TESTS_DIR, _child_env, binom_p, gen
 
 import rsfast
-from rsfast import _reference as R
 from rsfast import ops
+from rsfast import reference as R
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -240,10 +240,10 @@ def test_thread_count_independence_in_child():
     """Bitwise-equal outputs in a fresh interpreter with OMP_NUM_THREADS = 3 and here with 1 thread
     (300k rows; the probe's digests, computed the same way on both sides)."""
     sys.path.insert(0, str(TESTS_DIR))
-    import _compact_rows_probe as probe
+    import _accept_compact_rows_probe as probe
 
     proc = subprocess.run(
-        [sys.executable, str(TESTS_DIR / "_compact_rows_probe.py")],
+        [sys.executable, str(TESTS_DIR / "_accept_compact_rows_probe.py")],
         env=_child_env(3), capture_output=True, text=True, timeout=50,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -12,8 +12,8 @@ import scipy.stats as st
 import torch
 from _helpers import ALPHA, DTYPES, SEED, accept_buffers, binom_p, gen, run_accept
 
-from rsfast import _reference as R
 from rsfast import ops
+from rsfast import reference as R
 
 pytestmark = pytest.mark.timeout(60)
 

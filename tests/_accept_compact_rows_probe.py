@@ -1,5 +1,5 @@
-"""Run by tests/test_compact_rows.py under different OMP_NUM_THREADS: prints one JSON line of digests of
-accept_compact_rows outputs large enough to be split across threads. Not a test module."""
+"""Run by tests/test_accept_compact_rows.py under different OMP_NUM_THREADS: prints one JSON line of
+digests of accept_compact_rows outputs large enough to be split across threads. Not a test module."""
 
 from __future__ import annotations
 
