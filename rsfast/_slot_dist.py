@@ -150,9 +150,12 @@ class SlotDistribution(Distribution):
     def expand(self, batch_shape: torch.Size | tuple[int, ...], _instance: Distribution | None = None):
         """The torch class's ``expand`` (torch asks a subclass with its own ``__init__`` to hand it the new
         instance)."""
+        parent = super().expand
+        if "_instance" not in inspect.signature(parent).parameters:  # torch 2.4's VonMises.expand
+            return parent(batch_shape)
         if _instance is None:
             _instance = self.__new__(type(self))
-        return super().expand(batch_shape, _instance)
+        return parent(batch_shape, _instance)
 
     def _slot_params(self) -> list[Tensor]:
         return [getattr(self, n) for n in self.param_names]
