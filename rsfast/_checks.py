@@ -1,15 +1,19 @@
-"""Argument validators shared by every layer (ops, select, distributions, finetune, reference).
+"""Argument validators shared by every layer (ops, select, distributions, finetune, reference), and
+:class:`SamplingError` (re-exported by :mod:`rsfast.sampler` and :mod:`rsfast`), which ops raise too.
 
-Each raises TypeError (wrong type) or ValueError (wrong value) with a message that names the argument.
+Each validator raises TypeError (wrong type) or ValueError (wrong value) with a message that names the
+argument.
 """
 
 from __future__ import annotations
 
 import math
 
+import torch
 from torch import Tensor
 
 __all__ = [
+    "SamplingError",
     "SEED_LIMIT",
     "OFFSET_LIMIT",
     "check_int",
@@ -18,11 +22,25 @@ __all__ = [
     "check_tensor_list",
     "check_seed_offset",
     "check_finite_real",
+    "check_sample_shape",
 ]
 
 #: Seeds are in [0, 2**63) (the Philox key), offsets (call numbers) in [0, 2**32).
 SEED_LIMIT = 2**63
 OFFSET_LIMIT = 2**32
+
+
+class SamplingError(RuntimeError):
+    """Sampling stopped before ``n`` samples: a bound was reached or the envelope was proved wrong.
+
+    Attributes: ``num_accepted``, ``num_proposals``, ``acceptance_rate`` (seen so far).
+    """
+
+    def __init__(self, message: str, num_accepted: int = 0, num_proposals: int = 0) -> None:
+        super().__init__(message)
+        self.num_accepted = num_accepted
+        self.num_proposals = num_proposals
+        self.acceptance_rate = num_accepted / num_proposals if num_proposals else 0.0
 
 
 def check_int(value: object, name: str) -> int:
@@ -70,3 +88,16 @@ def check_seed_offset(seed: int, offset: int) -> None:
         raise ValueError(f"seed must be in [0, 2**63), got {seed}")
     if not 0 <= offset < OFFSET_LIMIT:
         raise ValueError(f"offset must be in [0, 2**32), got {offset}")
+
+
+def check_sample_shape(sample_shape: object, name: str = "sample_shape") -> list[int]:
+    """TypeError naming ``name`` unless ``sample_shape`` is a list, tuple or torch.Size of ints,
+    ValueError if a size is negative; returns it as a list."""
+    if not isinstance(sample_shape, (list, tuple, torch.Size)):
+        raise TypeError(f"{name} must be a sequence of ints, got {type(sample_shape).__name__}")
+    shape = list(sample_shape)
+    for s in shape:
+        check_int(s, name)
+        if s < 0:
+            raise ValueError(f"{name} must not have negative sizes, got {tuple(shape)}")
+    return shape

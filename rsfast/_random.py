@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import torch
 
-_SEED_HIGH = 2**63 - 1
+#: Seeds are drawn uniformly from [0, SEED_HIGH).
+SEED_HIGH = 2**63 - 1
 
 
 def check_generator(generator: torch.Generator | None, device: torch.device, name: str = "generator") -> None:
@@ -25,7 +26,7 @@ def draw_seed_tensor(generator: torch.Generator | None) -> torch.Tensor:
     None), on the generator's device, without reading it back: ``torch.jit.trace`` and
     ``torch.compile`` record the draw, so traced or compiled code draws a fresh seed per call."""
     device = generator.device if generator is not None else torch.device("cpu")
-    return torch.randint(0, _SEED_HIGH, (), generator=generator, device=device)
+    return torch.randint(0, SEED_HIGH, (), generator=generator, device=device)
 
 
 def draw_seed(generator: torch.Generator | None) -> int:

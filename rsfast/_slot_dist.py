@@ -1,7 +1,8 @@
-"""The sampling half shared by rsfast's distributions: one registered op that draws from the slot kernel,
-and the :class:`SlotDistribution` mixin whose ``sample`` calls it.
+"""The sampling half shared by rsfast's distributions: the :class:`SlotDistribution` mixin whose ``sample``
+draws from the slot kernel through one registered op.
 
-The draw is a torch custom op, ``rsfast::dist_draw(law, params, sample_shape, seed, who)``, whose seed
+The draw is the torch custom op ``rsfast::dist_draw(law, params, sample_shape, seed, who)``
+(:func:`rsfast.ops.dist_draw`), whose seed
 is a 0-d int64 *tensor* drawn by ``torch.randint`` from the caller's generator. Both steps are ops that
 ``torch.jit.trace`` records and ``torch.compile(fullgraph=True)`` captures, so a traced or compiled
 ``sample()`` draws fresh values on every call; the data-dependent checks (parameter values, exhausted
@@ -11,49 +12,62 @@ dispatcher round trip).
 
 from __future__ import annotations
 
+import inspect
+from numbers import Number
+from typing import Any
+
 import torch
 from torch import Tensor
 from torch.distributions import Distribution
-from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 from . import ops
+from ._checks import check_sample_shape
 from ._random import check_generator, draw_seed_tensor
-from .sampler import SamplingError
 
-__all__ = ["SlotDistribution"]
+__all__ = ["SlotDistribution", "check_real_param", "float_values"]
 
 NO_SAMPLE_DIMS = torch.Size()
 _HALF_DTYPES = (torch.float16, torch.bfloat16)
 
 
-def _dist_draw_impl(
-    law: str, params: list[Tensor], sample_shape: list[int], seed: Tensor, who: str
-) -> Tensor:
-    out, exhausted = ops.slot_sample(law, list(params), list(sample_shape), int(seed), 0)
-    # On CUDA reading the count would synchronise: exhausted elements are NaN there (their
-    # probability is below 1e-2000 for valid parameters).
-    if out.device.type == "cpu" and int(exhausted[0]) > 0:
-        raise SamplingError(f"{who}: {int(exhausted[0])} elements exhausted their tries")
-    return out
+def check_real_param(value: object, name: str) -> None:
+    """TypeError naming ``name`` unless ``value`` is a real number or a real tensor (complex values would
+    otherwise be cast to real silently, and None or strings would fail deep in torch without the name)."""
+    if isinstance(value, Tensor):
+        if value.is_complex() or value.dtype == torch.bool:
+            raise TypeError(f"{name} must be a real (not complex or bool) tensor, got {value.dtype}")
+    elif not isinstance(value, Number) or isinstance(value, complex):
+        raise TypeError(f"{name} must be a Tensor or a real number, got {type(value).__name__}")
 
 
-dist_draw_op = torch.library.custom_op(
-    "rsfast::dist_draw", _dist_draw_impl, mutates_args=(), device_types=("cpu", "cuda")
-)
+#: class -> (parameter names of the torch constructor it wraps, names whose default is None); empty for
+#: a class with its own constructor.
+_CTOR_PARAMS: dict[type, tuple[tuple[str, ...], frozenset[str]]] = {}
 
 
-@dist_draw_op.register_fake
-def _dist_draw_fake(
-    law: str, params: list[Tensor], sample_shape: list[int], seed: Tensor, who: str
-) -> Tensor:
-    batch = torch.broadcast_shapes(*(p.shape for p in params))
-    return params[0].new_empty((*sample_shape, *batch))
+def _ctor_params(cls: type) -> tuple[tuple[str, ...], frozenset[str]]:
+    if cls not in _CTOR_PARAMS:
+        mro = cls.__mro__
+        nxt = next(c for c in mro[mro.index(SlotDistribution) + 1 :] if "__init__" in c.__dict__)
+        if nxt is Distribution:
+            _CTOR_PARAMS[cls] = ((), frozenset())
+        else:
+            sig = inspect.signature(nxt.__init__)
+            params = [p for p in sig.parameters.values() if p.name != "self"]
+            optional = frozenset(p.name for p in params if p.default is None)
+            _CTOR_PARAMS[cls] = (tuple(p.name for p in params), optional)
+    return _CTOR_PARAMS[cls]
 
 
-def _eager() -> bool:
-    return not (
-        torch.compiler.is_compiling() or torch.jit.is_tracing() or _get_current_dispatch_mode() is not None
-    )
+def float_values(values: list[Any]) -> list[Any]:
+    """``values`` with integer tensors cast to the promoted dtype of the floating tensors among them (the
+    default dtype when there is none): torch's log_prob, cdf and entropy need floating parameters."""
+    dtype = None
+    for v in values:
+        if isinstance(v, Tensor) and v.is_floating_point():
+            dtype = v.dtype if dtype is None else torch.promote_types(dtype, v.dtype)
+    dtype = dtype or torch.get_default_dtype()
+    return [v.to(dtype) if isinstance(v, Tensor) and not v.is_floating_point() else v for v in values]
 
 
 def seed_tensor(generator: torch.Generator | None, device: torch.device) -> Tensor:
@@ -88,23 +102,59 @@ def slot_draw(
     """Samples ``sample_shape + batch_shape`` of ``law`` from the slot kernel (float32/float64 params of
     one dtype and device); ValueError on invalid parameters, SamplingError if an element exhausted its
     tries (CPU)."""
-    shape = [int(s) for s in torch.Size(sample_shape)]
-    params = [p.detach() for p in params]
-    if _eager():
-        return _dist_draw_impl(law, params, shape, seed, who)
-    return dist_draw_op(law, params, shape, seed, who)
+    shape = check_sample_shape(sample_shape)
+    return ops.dist_draw(law, [p.detach() for p in params], shape, seed, who)
 
 
 class SlotDistribution(Distribution):
     """Mixin for distributions sampled by the slot kernel: ``sample(sample_shape, generator=None)``.
 
     Subclasses set ``law`` (a :data:`rsfast.ops.SLOT_LAWS` name) and ``param_names`` (attribute names of
-    the parameters in the kernel's order). It defines no ``__init__`` or ``expand``: placed before a
-    torch distribution class in the bases, that class's constructor, validation and ``expand`` apply.
+    the parameters in the kernel's order). Placed before a torch distribution class in the bases, that
+    class's constructor, validation and ``expand`` apply; its constructor is only preceded by a check
+    that every parameter is a real number or tensor (TypeError naming it; ``None`` where the torch
+    constructor's default is None) and a cast of integer tensors to the parameters' floating dtype, and
+    torch's broadcasting error (or a validation error naming an
+    inner distribution's parameter, as Beta's Dirichlet does) becomes a ValueError naming the
+    parameters.
     """
 
     law: str = ""
     param_names: tuple[str, ...] = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        names, optional = _ctor_params(type(self))
+        if names:
+            bound = [*zip(names, args), *kwargs.items()]
+            for name, value in bound:
+                if name != "validate_args" and not (value is None and name in optional):
+                    check_real_param(value, name)
+            values = float_values([v for _, v in bound])
+            n = len(args)
+            args, kwargs = tuple(values[:n]), {k: v for (k, _), v in zip(bound[n:], values[n:])}
+            try:
+                super().__init__(*args, **kwargs)
+            except RuntimeError as e:  # torch.broadcast_tensors: shapes that do not broadcast together
+                raise ValueError(
+                    f"{type(self).__name__}: {', '.join(self.param_names)} do not broadcast together: {e}"
+                ) from None
+            except ValueError as e:  # torch's validation may name an inner distribution's parameter
+                if any(n in str(e) for n in names):
+                    raise
+                who = f"{type(self).__name__}: invalid {', '.join(self.param_names)}"
+                raise ValueError(f"{who}: {e}") from None
+        else:
+            super().__init__(*args, **kwargs)
+
+    def expand(self, batch_shape: torch.Size | tuple[int, ...], _instance: Distribution | None = None):
+        """The torch class's ``expand`` (torch asks a subclass with its own ``__init__`` to hand it the new
+        instance)."""
+        parent = super().expand
+        if "_instance" not in inspect.signature(parent).parameters:  # torch 2.4's VonMises.expand
+            return parent(batch_shape)
+        if _instance is None:
+            _instance = self.__new__(type(self))
+        return parent(batch_shape, _instance)
 
     def _slot_params(self) -> list[Tensor]:
         return [getattr(self, n) for n in self.param_names]

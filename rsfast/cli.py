@@ -46,7 +46,9 @@ def _format_value(value: Any) -> str:
 def _cmd_info(args: argparse.Namespace) -> int:
     import rsfast
 
-    info = rsfast.build_info()
+    from ._compat import torch_support
+
+    info = {**rsfast.build_info(), **torch_support()}
     if args.json:
         print(json.dumps(info, sort_keys=False))
         return 0
@@ -57,9 +59,14 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    import os
+
     import torch
 
     from . import bench
+
+    # RSFAST_BENCH_QUICK=1 means --quick (CI runs the README's command verbatim with the quick sizes).
+    args.quick = args.quick or os.environ.get("RSFAST_BENCH_QUICK", "") not in ("", "0")
 
     cases = [bench.resolve(c) for c in args.case] if args.case else None
     if cases:
@@ -94,7 +101,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             f"median of {bench.repeats_for(args.quick)} calls after a warm-up",
             flush=True,
         )
-    rows = bench.run_all(args.quick, args.device, cases)
+    skipped: list[str] = []
+    rows = bench.run_all(args.quick, args.device, cases, skipped=skipped)
+    for line in skipped:
+        print(f"rsfast bench: {line}", file=sys.stderr, flush=True)
     if args.json:
         for row in rows:
             print(json.dumps(row))
@@ -150,7 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
             "The full run takes up to a few minutes on a small CPU, --quick well under a minute."
         ),
     )
-    p.add_argument("--quick", action="store_true", help="smaller problems and 3 repeats")
+    p.add_argument(
+        "--quick", action="store_true", help="smaller problems and 3 repeats (also: RSFAST_BENCH_QUICK=1)"
+    )
     p.add_argument(
         "--json",
         action="store_true",

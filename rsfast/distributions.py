@@ -30,6 +30,7 @@ import math
 import torch
 from torch import Tensor
 
+from ._checks import check_sample_shape
 from ._slot_dist import NO_SAMPLE_DIMS, SlotDistribution, compute_dtype, result_dtype, seed_tensor, slot_draw
 from ._truncated_normal import TruncatedNormal
 
@@ -136,7 +137,7 @@ class Gamma(SlotDistribution, torch.distributions.Gamma):
         seed = seed_tensor(generator, self.concentration.device)
         alpha = self.concentration.expand(self.batch_shape).to(cdt)
         rate = self.rate.expand(self.batch_shape).to(cdt)
-        return _GammaRsample.apply(alpha, rate, tuple(torch.Size(sample_shape)), seed).to(dtype)
+        return _GammaRsample.apply(alpha, rate, tuple(check_sample_shape(sample_shape)), seed).to(dtype)
 
     def cdf(self, value: Tensor | float) -> Tensor:
         value = _as_value(value, self.rate)
@@ -198,7 +199,7 @@ class Beta(SlotDistribution, torch.distributions.Beta):
         seed = seed_tensor(generator, self.concentration1.device)
         c1 = self.concentration1.expand(self.batch_shape).to(cdt)
         c0 = self.concentration0.expand(self.batch_shape).to(cdt)
-        return _BetaRsample.apply(c1, c0, tuple(torch.Size(sample_shape)), seed).to(dtype)
+        return _BetaRsample.apply(c1, c0, tuple(check_sample_shape(sample_shape)), seed).to(dtype)
 
 
 class Poisson(SlotDistribution, torch.distributions.Poisson):

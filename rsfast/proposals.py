@@ -17,6 +17,7 @@ from torch import Tensor
 from torch.distributions import Distribution, constraints
 
 from . import ops
+from ._checks import check_sample_shape
 from ._random import check_generator, draw_seed
 
 __all__ = ["Proposal", "Normal", "Uniform", "MixtureNormal"]
@@ -94,7 +95,7 @@ class Proposal(Distribution):
     ) -> Tensor:
         """Draw ``sample_shape + (D,)`` values with the native propose kernel."""
         check_generator(generator, self.device)
-        shape = torch.Size(sample_shape)
+        shape = torch.Size(check_sample_shape(sample_shape))  # TypeError/ValueError naming it
         x, _ = ops.propose(self.kind, self.params(), shape.numel(), draw_seed(generator), 0)
         return x.reshape(shape + self.event_shape)
 
@@ -242,7 +243,7 @@ class MixtureNormal(Proposal, torch.nn.Module):
         components (drawn with torch's RNG from ``generator``; the component choice carries no
         gradient to ``logits``)."""
         check_generator(generator, self.device)
-        shape = torch.Size(sample_shape)
+        shape = torch.Size(check_sample_shape(sample_shape))
         m = shape.numel()
         probs = torch.softmax(self.logits.detach(), 0)
         comp = (

@@ -24,6 +24,7 @@ from torch import Tensor
 from torch.distributions import Distribution
 
 from . import _native, ops
+from ._checks import SamplingError
 from ._random import check_generator, draw_seed, seeded_global_rng
 from .proposals import Proposal, Uniform
 
@@ -51,19 +52,6 @@ _CPU_ROUND_ROWS = (1 << 12, 1 << 17)
 _CUDA_ROUND_ROWS = (1 << 16, 1 << 22)
 _MIN_ROUND_ROWS = 256
 _OVERSHOOT = 1.1
-
-
-class SamplingError(RuntimeError):
-    """Sampling stopped before ``n`` samples: a bound was reached or the envelope was proved wrong.
-
-    Attributes: ``num_accepted``, ``num_proposals``, ``acceptance_rate`` (seen so far).
-    """
-
-    def __init__(self, message: str, num_accepted: int = 0, num_proposals: int = 0) -> None:
-        super().__init__(message)
-        self.num_accepted = num_accepted
-        self.num_proposals = num_proposals
-        self.acceptance_rate = num_accepted / num_proposals if num_proposals else 0.0
 
 
 class OverweightWarning(RuntimeWarning):

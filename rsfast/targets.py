@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ._checks import check_sample_shape
+
 __all__ = ["MixtureNormal"]
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -151,7 +153,7 @@ class MixtureNormal:
     ) -> Tensor:
         """Exact draws ``sample_shape + (D,)`` with torch's RNG (component by ``torch.multinomial``, then a
         normal): the reference law the tests compare rsfast's samplers with."""
-        shape = torch.Size(sample_shape)
+        shape = torch.Size(check_sample_shape(sample_shape))
         m = shape.numel()
         comp = torch.multinomial(self.weights, m, replacement=True, generator=generator) if m else None
         z = torch.randn((m, self.dim), generator=generator, dtype=self.dtype, device=self.device)

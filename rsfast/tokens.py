@@ -43,12 +43,12 @@ from typing import NamedTuple, Optional, Union
 import torch
 from torch import Tensor
 
+from ._random import SEED_HIGH
 from .ops import tokens as _ops
 
 __all__ = ["TokenSample", "Verification", "sample", "verify", "renorm_probs", "mask_logits"]
 
 Param = Union[float, int, Tensor, None]
-_SEED_HIGH = 2**63 - 1
 
 
 class TokenSample(NamedTuple):
@@ -139,7 +139,7 @@ def _seeds(
         gen_device = generator.device if generator is not None else device
         if generator is None and device.type == "cuda":
             gen_device = device
-        seed = torch.randint(0, _SEED_HIGH, (1,), generator=generator, device=gen_device)
+        seed = torch.randint(0, SEED_HIGH, (1,), generator=generator, device=gen_device)
         seeds_t = seed.to(device).expand(b).contiguous()
         per_row = True
     else:

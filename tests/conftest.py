@@ -27,3 +27,29 @@ def _restore_torch_threads():
     n = torch.get_num_threads()
     yield
     torch.set_num_threads(n)
+
+
+# Hypothesis profiles of the fuzz tests (tests/_fuzz.py): "rsfast-ci" is the fixed, derandomised default;
+# "rsfast-long" is one flag away (--hypothesis-profile=rsfast-long, or RSFAST_FUZZ_PROFILE=rsfast-long).
+try:
+    import os
+    from datetime import timedelta
+
+    from hypothesis import HealthCheck, settings
+
+    _slow_ok = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+    settings.register_profile(
+        "rsfast-ci",
+        max_examples=200,
+        derandomize=True,
+        database=None,
+        deadline=timedelta(seconds=20),  # a hang fails the example (pytest-timeout bounds the test)
+        suppress_health_check=_slow_ok,
+        print_blob=True,
+    )
+    settings.register_profile(
+        "rsfast-long", parent=settings.get_profile("rsfast-ci"), max_examples=5000, derandomize=False
+    )
+    settings.load_profile(os.environ.get("RSFAST_FUZZ_PROFILE", "rsfast-ci"))
+except ImportError:  # hypothesis is in the test extra; only the fuzz tests need it
+    pass

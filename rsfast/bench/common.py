@@ -83,6 +83,7 @@ class Prepared:
             counts); no timing.
         device: the torch device the inputs live on.
         meta: facts about the inputs (log M, expected acceptance, sizes) for reports.
+        skipped: baseline name -> why it is not run (its optional package is missing).
     """
 
     case: str
@@ -94,6 +95,7 @@ class Prepared:
     bytes_per_call: dict[str, int] = field(default_factory=dict)
     bytes_note: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

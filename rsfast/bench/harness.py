@@ -80,6 +80,7 @@ def run_case(
     device: str = "cpu",
     methods: Sequence[str] | None = None,
     check: bool = True,
+    skipped: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Time every method of one case (or those named in ``methods``); one row per method.
 
@@ -87,9 +88,13 @@ def run_case(
     (median seconds per call), ``throughput`` (items / seconds), ``unit``, ``gb_per_s`` (None when
     the case defines no byte count), ``repeats`` (timed calls), ``rsfast_speedup`` (rsfast
     throughput / this method's throughput; 1.0 for rsfast; None when rsfast was not run).
+    A baseline whose optional package is missing is not run; one line per such baseline (which one,
+    and which extra brings it) is appended to ``skipped`` when given.
     """
     c = CASES[case] if isinstance(case, str) else case
     prepared = c.setup(quick, device)
+    if skipped is not None:
+        skipped += [f"{prepared.case}: baseline {m} skipped ({why})" for m, why in prepared.skipped.items()]
     repeats = repeats_for(quick)
     budget = METHOD_BUDGET_S[quick]
     rows = []
@@ -104,8 +109,11 @@ def run_case(
     return rows
 
 
-def run_all(quick: bool, device: str = "cpu", cases: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """Run every case (or those named in ``cases``) on ``device``; rows as in :func:`run_case`."""
+def run_all(
+    quick: bool, device: str = "cpu", cases: Sequence[str] | None = None, skipped: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """Run every case (or those named in ``cases``) on ``device``; rows and ``skipped`` as in
+    :func:`run_case`."""
     names = list(CASES) if cases is None else list(cases)
     unknown = [n for n in names if n not in CASES]
     if unknown:
@@ -113,5 +121,5 @@ def run_all(quick: bool, device: str = "cpu", cases: Sequence[str] | None = None
     rows: list[dict[str, Any]] = []
     with torch.no_grad():
         for name in names:
-            rows += run_case(name, quick, device)
+            rows += run_case(name, quick, device, skipped=skipped)
     return rows

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from .. import _native
 from .._checks import check_int, check_seed_offset, check_tensor
-from ._define import direct
+from ._define import define, direct
 
 __all__ = ["accept_compact", "accept_compact_op"]
 
@@ -72,7 +72,7 @@ def _accept_compact_impl(
 
 #: The registered op ``rsfast::accept_compact`` (see :func:`accept_compact`): for torch.compile and
 #: opcheck.
-accept_compact_op = torch.library.custom_op(
+accept_compact_op = define(
     "rsfast::accept_compact",
     _accept_compact_impl,
     mutates_args=("out", "counts", "max_log_ratio"),

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from .. import _native
 from .._checks import check_int, check_seed_offset, check_tensor
-from ._define import direct
+from ._define import define, direct
 
 __all__ = ["accept_compact_rows", "accept_compact_rows_op"]
 
@@ -103,7 +103,7 @@ def _accept_compact_rows_exact(
 
 #: The registered op ``rsfast::accept_compact_rows`` (full-capacity outputs + device-side count; see
 #: :func:`accept_compact_rows`): for torch.compile, opcheck and autograd.
-accept_compact_rows_op = torch.library.custom_op(
+accept_compact_rows_op = define(
     "rsfast::accept_compact_rows", _accept_compact_rows_impl, mutates_args=(), device_types=("cpu", "cuda")
 )
 
@@ -215,5 +215,8 @@ def accept_compact_rows(
     outs, count = accept_compact_rows_op(log_ratio, log_M_f, log_M_tensor, tensors, seed, offset)
     if sync:
         k = int(count.item())
+        # Tell torch.compile the unbacked count is a valid size (older torch cannot prove k >= 0).
+        torch._check_is_size(k)
+        torch._check(k <= log_ratio.shape[0])
         outs = [o[:k] for o in outs]
     return list(outs), count

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from .. import _native
 from .._checks import check_int, check_seed_offset, check_tensor
-from ._define import direct
+from ._define import define, direct
 from .propose import LOG_2PI, check_proposal, derived_params
 
 __all__ = ["fused_sample", "fused_sample_op", "fused_target_params", "FUSED_COUNT_SLOTS"]
@@ -88,7 +88,7 @@ def _fused_sample_impl(
 
 
 #: The registered op ``rsfast::fused_sample`` (see :func:`fused_sample`): for torch.compile and opcheck.
-fused_sample_op = torch.library.custom_op(
+fused_sample_op = define(
     "rsfast::fused_sample", _fused_sample_impl, mutates_args=(), device_types=("cpu", "cuda")
 )
 

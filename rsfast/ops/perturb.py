@@ -9,7 +9,8 @@ from torch import Tensor
 
 from .. import _native
 from .._checks import check_int, check_seed_offset, check_tensor
-from ._define import direct
+from .._compat import increment_version
+from ._define import define, direct
 
 __all__ = ["perturb_", "perturb_op", "PERTURB_DTYPES"]
 
@@ -53,7 +54,7 @@ def _perturb_impl(tensors: List[Tensor], seed: int, scale: float) -> None:
 
 #: The registered op ``rsfast::perturb_`` (see :func:`perturb_`): for torch.compile and opcheck. It
 #: mutates its tensor list in place and returns nothing.
-perturb_op = torch.library.custom_op(
+perturb_op = define(
     "rsfast::perturb_", _perturb_impl, mutates_args=("tensors",), device_types=("cpu", "cuda")
 )
 
@@ -114,6 +115,6 @@ def perturb_(tensors: Union[List[Tensor], Tuple[Tensor, ...], Tensor], seed: int
     with torch.no_grad():
         if direct(tensors, parameters=True):
             _perturb_impl(tensors, seed, scale)
-            torch.autograd.graph.increment_version(tensors)
+            increment_version(tensors)  # torch 2.4 takes one tensor, not a list
         else:
             perturb_op(tensors, seed, scale)

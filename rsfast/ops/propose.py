@@ -9,7 +9,7 @@ from torch import Tensor
 
 from .. import _native
 from .._checks import check_int, check_seed_offset, check_tensor
-from ._define import direct
+from ._define import define, direct
 
 __all__ = ["propose", "propose_op", "derived_params", "PROPOSAL_PARAMS"]
 
@@ -87,9 +87,7 @@ def _propose_impl(kind: str, params: List[Tensor], m: int, seed: int, offset: in
 
 
 #: The registered op ``rsfast::propose`` (see :func:`propose`): for torch.compile and opcheck.
-propose_op = torch.library.custom_op(
-    "rsfast::propose", _propose_impl, mutates_args=(), device_types=("cpu", "cuda")
-)
+propose_op = define("rsfast::propose", _propose_impl, mutates_args=(), device_types=("cpu", "cuda"))
 
 
 def propose(kind: str, params: List[Tensor], m: int, seed: int, offset: int) -> Tuple[Tensor, Tensor]:

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from .. import _native
 from .._checks import OFFSET_LIMIT, check_seed_offset
-from ._define import call
+from ._define import call, define
 
 __all__ = [
     "select_best_of_n",
@@ -114,7 +114,7 @@ def _best_of_n_impl(rewards: Tensor, offsets: Optional[Tensor], k: int) -> Tenso
 
 
 #: ``rsfast::select_best_of_n(rewards, offsets, k) -> [P, k]`` (see :func:`rsfast.select.best_of_n`).
-select_best_of_n_op = torch.library.custom_op(
+select_best_of_n_op = define(
     "rsfast::select_best_of_n", _best_of_n_impl, mutates_args=(), device_types=("cpu", "cuda")
 )
 
@@ -165,9 +165,7 @@ def _rso_impl(
 
 
 #: ``rsfast::select_rso(rewards, offsets, k, beta, seed, offset) -> [P, k]`` (see :func:`rsfast.select.rso`).
-select_rso_op = torch.library.custom_op(
-    "rsfast::select_rso", _rso_impl, mutates_args=(), device_types=("cpu", "cuda")
-)
+select_rso_op = define("rsfast::select_rso", _rso_impl, mutates_args=(), device_types=("cpu", "cuda"))
 
 
 @select_rso_op.register_fake
@@ -205,7 +203,7 @@ def _threshold_impl(
 
 #: ``rsfast::select_threshold(rewards, offsets, min_reward, max_per_group) -> (flat [S], counts [P])``;
 #: ``max_per_group < 0`` means no cap (see :func:`rsfast.select.threshold`).
-select_threshold_op = torch.library.custom_op(
+select_threshold_op = define(
     "rsfast::select_threshold", _threshold_impl, mutates_args=(), device_types=("cpu", "cuda")
 )
 
@@ -221,11 +219,12 @@ def _threshold_fake(
 
 
 def top_fraction_count(fraction: float, m: int) -> int:
-    """How many rows top_fraction keeps: ceil(fraction * m), a product within 1e-9 (relative) of an integer
-    taken as that integer (0.3 of 10 rows is 3, although the float product is 3.0000000000000004)."""
+    """How many rows top_fraction keeps: ceil(fraction * m), a product within 1e-9 (relative) of a positive
+    integer taken as that integer (0.3 of 10 rows is 3, although the float product is 3.0000000000000004)."""
     x = fraction * m
     r = round(x)
-    return int(r) if abs(x - r) <= 1e-9 * max(1.0, x) else math.ceil(x)
+    # Only a positive integer absorbs the product: a positive fraction of a non-empty batch keeps a row.
+    return int(r) if r >= 1 and abs(x - r) <= 1e-9 * x else math.ceil(x)
 
 
 def _top_fraction_impl(rewards: Tensor, count: int) -> Tensor:
@@ -244,7 +243,7 @@ def _top_fraction_impl(rewards: Tensor, count: int) -> Tensor:
 
 #: ``rsfast::select_top_fraction(rewards, count) -> [count]``: the flat indices of the ``count`` highest
 #: rewards of the whole tensor (ties to the lower index), increasing (see :func:`rsfast.select.top_fraction`).
-select_top_fraction_op = torch.library.custom_op(
+select_top_fraction_op = define(
     "rsfast::select_top_fraction", _top_fraction_impl, mutates_args=(), device_types=("cpu", "cuda")
 )
 
@@ -271,7 +270,7 @@ def _filter_groups_impl(metric: Tensor, offsets: Optional[Tensor]) -> Tensor:
 
 #: ``rsfast::select_filter_groups(metric, offsets) -> bool [P]`` (see :func:`rsfast.select.filter_groups`);
 #: metric float32, float64 or int64.
-select_filter_groups_op = torch.library.custom_op(
+select_filter_groups_op = define(
     "rsfast::select_filter_groups", _filter_groups_impl, mutates_args=(), device_types=("cpu", "cuda")
 )
 
@@ -302,7 +301,7 @@ def _dedupe_impl(keys: Tensor, groups: Tensor) -> Tensor:
 
 
 #: ``rsfast::select_dedupe(keys, groups) -> bool [M]`` (see :func:`rsfast.select.dedupe`).
-select_dedupe_op = torch.library.custom_op(
+select_dedupe_op = define(
     "rsfast::select_dedupe", _dedupe_impl, mutates_args=(), device_types=("cpu", "cuda")
 )
 

@@ -10,12 +10,14 @@ import torch
 from torch import Tensor
 
 from .. import _native
-from .._checks import check_int, check_seed_offset, check_tensor
-from ._define import direct
+from .._checks import SamplingError, check_int, check_sample_shape, check_seed_offset, check_tensor
+from ._define import define, direct
 
 __all__ = [
     "slot_sample",
     "slot_sample_op",
+    "dist_draw",
+    "dist_draw_op",
     "SLOT_LAWS",
     "SlotLawSpec",
     "register_slot_law",
@@ -92,6 +94,18 @@ def _check_truncated_normal(params: List[Tensor]) -> None:
     _require(~torch.isnan(low), "low must not be NaN")
     _require(~torch.isnan(high), "high must not be NaN")
     _require(low < high, "low must be < high (the interval [low, high] must not be empty)")
+    # The kernel works in standard units a = (low - loc) / scale, b = (high - loc) / scale in the
+    # parameters' dtype: a finite end must stay finite there, with room for the tail proposal's
+    # a + sqrt(a^2 + 4) (else no try is ever accepted), and a^2 must be finite in float64, where
+    # log_prob and its friends are computed.
+    limit = min(torch.finfo(loc.dtype).max / 4, 1e150)
+    a, b = (low - loc) / scale, (high - loc) / scale
+    ok = (torch.isinf(low) | (a.abs() <= limit)) & (torch.isinf(high) | (b.abs() <= limit))
+    _require(
+        ok,
+        "scale is too small for the interval: (low - loc) / scale and (high - loc) / scale must be at "
+        f"most {limit:.3g} in magnitude for finite low and high",
+    )
 
 
 register_slot_law(
@@ -129,22 +143,11 @@ def _slot_batch(law: str, params: List[Tensor]) -> Tuple[SlotLawSpec, torch.Size
     return spec, batch
 
 
-def _check_sample_shape(sample_shape: Sequence[int]) -> List[int]:
-    if not isinstance(sample_shape, (list, tuple, torch.Size)):
-        raise TypeError(f"sample_shape must be a sequence of ints, got {type(sample_shape).__name__}")
-    shape = list(sample_shape)
-    for s in shape:
-        check_int(s, "sample_shape")
-        if s < 0:
-            raise ValueError(f"sample_shape must not have negative sizes, got {tuple(shape)}")
-    return shape
-
-
 def _slot_sample_impl(
     law: str, params: List[Tensor], sample_shape: List[int], seed: int, offset: int
 ) -> Tuple[Tensor, Tensor]:
     spec, batch = _slot_batch(law, params)
-    _check_sample_shape(sample_shape)
+    check_sample_shape(sample_shape)
     check_seed_offset(seed, offset)
     flat = [p.expand(batch).contiguous().reshape(-1) for p in params]
     ref = params[0]
@@ -161,7 +164,7 @@ def _slot_sample_impl(
 
 
 #: The registered op ``rsfast::slot_sample`` (see :func:`slot_sample`): for torch.compile and opcheck.
-slot_sample_op = torch.library.custom_op(
+slot_sample_op = define(
     "rsfast::slot_sample", _slot_sample_impl, mutates_args=(), device_types=("cpu", "cuda")
 )
 
@@ -171,7 +174,7 @@ def _slot_sample_fake(
     law: str, params: List[Tensor], sample_shape: List[int], seed: int, offset: int
 ) -> Tuple[Tensor, Tensor]:
     _, batch = _slot_batch(law, params)
-    _check_sample_shape(sample_shape)
+    check_sample_shape(sample_shape)
     ref = params[0]
     return ref.new_empty((*sample_shape, *batch)), ref.new_empty((1,), dtype=torch.int64)
 
@@ -206,12 +209,51 @@ def slot_sample(
         raise TypeError(f"params must be a list of Tensors, got {type(params).__name__}")
     for i, p in enumerate(params):
         check_tensor(p, f"params[{i}]")
-    shape = _check_sample_shape(sample_shape)
+    shape = check_sample_shape(sample_shape)
     check_int(seed, "seed")
     check_int(offset, "offset")
     if direct(list(params)):
         return _slot_sample_impl(law, list(params), shape, seed, offset)
     return slot_sample_op(law, list(params), shape, seed, offset)
+
+
+def _dist_draw_impl(
+    law: str, params: List[Tensor], sample_shape: List[int], seed: Tensor, who: str
+) -> Tensor:
+    out, exhausted = _slot_sample_impl(law, list(params), list(sample_shape), int(seed), 0)
+    # On CUDA reading the count would synchronise: exhausted elements are NaN there (their
+    # probability is below 1e-2000 for valid parameters).
+    if out.device.type == "cpu" and int(exhausted[0]) > 0:
+        raise SamplingError(f"{who}: {int(exhausted[0])} elements exhausted their tries")
+    return out
+
+
+#: The registered op ``rsfast::dist_draw`` (see :func:`dist_draw`): for torch.jit.trace, torch.compile
+#: and opcheck.
+dist_draw_op = define("rsfast::dist_draw", _dist_draw_impl, mutates_args=(), device_types=("cpu", "cuda"))
+
+
+@dist_draw_op.register_fake
+def _dist_draw_fake(
+    law: str, params: List[Tensor], sample_shape: List[int], seed: Tensor, who: str
+) -> Tensor:
+    _, batch = _slot_batch(law, params)
+    return params[0].new_empty((*sample_shape, *batch))
+
+
+def dist_draw(law: str, params: List[Tensor], sample_shape: Sequence[int], seed: Tensor, who: str) -> Tensor:
+    """:func:`slot_sample` for the distributions: the seed is a 0-d int64 *tensor* (drawn by
+    ``torch.randint``, so that ``torch.jit.trace`` and ``torch.compile`` record the draw and every call
+    of a traced function samples afresh), and an element that exhausted its tries raises
+    :class:`rsfast.SamplingError` naming ``who`` (on the CPU; on CUDA it is NaN, as reading the count
+    would synchronise). Returns the samples ``[*sample_shape, *batch_shape]``.
+    """
+    shape = check_sample_shape(sample_shape)
+    params = [check_tensor(p, f"params[{i}]") for i, p in enumerate(params)]
+    check_tensor(seed, "seed")
+    if direct([*params, seed]) and not torch.jit.is_tracing():
+        return _dist_draw_impl(law, params, shape, seed, who)
+    return dist_draw_op(law, params, shape, seed, who)
 
 
 def _check_von_mises(params: List[Tensor]) -> None:

@@ -153,7 +153,8 @@ def _von_mises_prepare(params: list[Tensor]) -> dict[str, Tensor]:
     loc, k = params
     pi = _pi(loc.dtype)
     two_pi = 2 * pi
-    loc = loc - two_pi * torch.round(loc / two_pi)
+    far = loc.abs() >= 1048576  # exact fmod there, as the kernel
+    loc = torch.where(far, torch.fmod(loc, two_pi), loc - two_pi * torch.round(loc / two_pi))
     loc = torch.where(loc >= pi, loc - two_pi, loc)
     loc = torch.where(loc < -pi, loc + two_pi, loc)
     s = torch.where(k > 1, 2 * k * _sqrt(1 + 0.25 / (k * k)), _sqrt(1 + 4 * k * k))

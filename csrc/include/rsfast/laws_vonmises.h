@@ -46,7 +46,9 @@ struct VonMisesLaw {
   RSFAST_HD static Prep prepare(const P& p) {
     constexpr T kPi = SlotLimits<T>::kPi, kTwoPi = T(2) * SlotLimits<T>::kPi;
     Prep r;
-    T loc = p[0] - kTwoPi * std::rint(p[0] / kTwoPi);
+    // Far from 0 the product kTwoPi * rint(.) rounds by many periods (loc 1e30 gave 7.6e22): there
+    // fmod, which is exact, takes over (below 2^20 the cheaper form is kept, so streams are unchanged).
+    T loc = std::fabs(p[0]) < T(1048576) ? p[0] - kTwoPi * std::rint(p[0] / kTwoPi) : std::fmod(p[0], kTwoPi);
     loc = loc >= kPi ? loc - kTwoPi : loc;
     r.loc = loc < -kPi ? loc + kTwoPi : loc;
     const T k = p[1];
