@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from .. import _native
-from ._define import call
+from ._define import call, define
 
 __all__ = [
     "tokens_sample",
@@ -83,7 +83,7 @@ def _sample_impl(
 
 #: ``rsfast::tokens_sample(x, temperature, top_k, top_p, min_p, seeds, offsets, per_row_stream, input, order,
 #: want_logprobs, num_samples) -> (ids [B, n], valid [B], logprobs [B, n] or [0, n])``.
-tokens_sample_op = torch.library.custom_op(
+tokens_sample_op = define(
     "rsfast::tokens_sample", _sample_impl, mutates_args=(), device_types=("cpu", "cuda")
 )
 
@@ -180,7 +180,7 @@ def _filter_impl(
 
 #: ``rsfast::tokens_filter(x, temperature, top_k, top_p, min_p, input, order, mode) -> (out [B, V] float32,
 #: valid [B])``: mode 0 the filtered probabilities, 1 the logits masked with -inf.
-tokens_filter_op = torch.library.custom_op(
+tokens_filter_op = define(
     "rsfast::tokens_filter", _filter_impl, mutates_args=(), device_types=("cpu", "cuda")
 )
 
@@ -275,7 +275,7 @@ def _verify_impl(
 #: ``rsfast::tokens_verify(draft, target, draft_probs, cu, num_drafts, temperature, top_k, top_p, min_p,
 #: seeds, offsets, per_row_stream, input, order, mode) -> (ids [B, S + 1], num_accepted, num_emitted,
 #: valid)``.
-tokens_verify_op = torch.library.custom_op(
+tokens_verify_op = define(
     "rsfast::tokens_verify", _verify_impl, mutates_args=(), device_types=("cpu", "cuda")
 )
 
