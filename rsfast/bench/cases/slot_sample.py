@@ -181,8 +181,6 @@ def _per_element_setup(
     case: str, cls_name: str, values: tuple[float, ...], baseline: str, mean: float, sd: float
 ) -> Callable[[bool, str], Prepared]:
     def setup(quick: bool, device: str) -> Prepared:
-        import scipy.stats as st
-
         from ... import distributions
 
         cls = getattr(distributions, cls_name)
@@ -200,35 +198,49 @@ def _per_element_setup(
         def run_scalar() -> Tensor:
             return d_one.sample((n,), generator=g)
 
+        methods: dict[str, Callable[[], Any]] = {"rsfast": run_rsfast, "rsfast_scalar": run_scalar}
+        skipped: dict[str, str] = {}
         if baseline == "scipy":  # truncated normal: per-element bounds in standard units
-            n_scipy = SCIPY_N[quick]
-            items[baseline] = n_scipy
-            lo, hi = ((np.full(n_scipy, values[k]) - values[0]) / values[1] for k in (2, 3))
+            try:  # scipy is optional: without it rsfast is still timed and this baseline is skipped
+                import scipy.stats as st
+            except ImportError:
+                st = None
+                skipped["scipy"] = f"scipy is not installed; {_OPTIONAL_BASELINE_HINT}"
+                del items[baseline]
+            if st is not None:
+                n_scipy = SCIPY_N[quick]
+                items[baseline] = n_scipy
+                lo, hi = ((np.full(n_scipy, values[k]) - values[0]) / values[1] for k in (2, 3))
 
-            def run_baseline() -> Any:
-                return st.truncnorm.rvs(lo, hi, random_state=np.random.default_rng(SEED))
+                def run_scipy() -> Any:
+                    return st.truncnorm.rvs(lo, hi, random_state=np.random.default_rng(SEED))
+
+                methods[baseline] = run_scipy
         elif cls_name == "Gamma":
 
-            def run_baseline() -> Any:
+            def run_gamma() -> Any:
                 return torch._standard_gamma(vec[0], generator=g) / vec[1]
+
+            methods[baseline] = run_gamma
         elif cls_name == "Poisson":
 
-            def run_baseline() -> Any:
+            def run_poisson() -> Any:
                 return torch.poisson(vec[0], generator=g)
+
+            methods[baseline] = run_poisson
         else:  # torch.distributions.<cls> on the same [n] parameters (global generator)
             ref = getattr(torch.distributions, cls_name)(*vec)
-
-            def run_baseline() -> Any:
-                return ref.sample()
+            methods[baseline] = ref.sample
 
         return Prepared(
             case=case,
             unit="samples/s",
-            methods={"rsfast": run_rsfast, "rsfast_scalar": run_scalar, baseline: run_baseline},
+            methods=methods,
             items=items,
             check=_dist_check(items, mean, sd),
             device=dev,
             meta={"n": n, "dtype": "float32", "law": f"{cls_name}{values}", "parameters": "per element"},
+            skipped=skipped,
         )
 
     return setup
