@@ -234,9 +234,14 @@ void run(const SlotArgs& a) {
       T raw[kSlotMaxParams * kChunk];  // raw[p * kChunk + k]: parameter p of local element k
       uint8_t var[kChunk];
       int64_t j = begin % B;  // the row walks with the element index
-      for (int k = 0; k < count; ++k) {
-        for (int p = 0; p < Law::kParams; ++p) raw[p * kChunk + k] = params[p][j];
-        if (++j == B) j = 0;
+      if (j + count <= B) {
+        // No wrap inside the chunk (always so with one row per element): plain copies.
+        for (int p = 0; p < Law::kParams; ++p) std::copy(params[p] + j, params[p] + j + count, raw + p * kChunk);
+      } else {
+        for (int k = 0; k < count; ++k) {
+          for (int p = 0; p < Law::kParams; ++p) raw[p * kChunk + k] = params[p][j];
+          if (++j == B) j = 0;
+        }
       }
       if constexpr (SlotLanePrepare<Law>::value) {
         // Checks and variants in SIMD lanes (no stored Preps: the tries rebuild them).
