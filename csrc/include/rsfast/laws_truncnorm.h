@@ -81,8 +81,13 @@ struct TruncatedNormalLaw {
       // Robert (1995), Prop. 2.3: the uniform proposal beats the exponential
       // one when the interval is shorter than this bound; a^2 - a*root is
       // written as -4a/(a + root) (no cancellation).
-      const T bound = T(2) / (a + root) * std::exp(-a / (a + root) + T(0.5));
-      q.mode = (b - a < bound) ? kUniform : kExp;
+      // An unbounded right end (b - a = inf) is never below the finite bound:
+      // skip its exp (the per-element tail case).
+      q.mode = kExp;
+      if (b - a < T(INFINITY)) {
+        const T bound = T(2) / (a + root) * std::exp(-a / (a + root) + T(0.5));
+        q.mode = (b - a < bound) ? kUniform : kExp;
+      }
       q.s = a;
     }
     return q;
