@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <stdexcept>
+#include <utility>
 
 #include "parallel.h"
 #include "rsfast/drivers.h"
@@ -39,6 +40,17 @@ struct SlotLanePrepare {
 template <typename Law>
 struct SlotLanePrepare<Law, decltype((void)Law::kLanePrepare)> {
   static constexpr bool value = Law::kLanePrepare;
+};
+
+// The Prep of a lane of variant V: Law::prepare_lane<V> where the law has it
+// (a cheaper, branch-free prepare for a known variant), else Law::prepare.
+template <typename Law, int V, typename P, typename = void>
+struct SlotLanePrep {
+  static typename Law::Prep get(const P& p) { return Law::prepare(p); }
+};
+template <typename Law, int V, typename P>
+struct SlotLanePrep<Law, V, P, decltype((void)Law::template prepare_lane<V>(std::declval<const P&>()))> {
+  static typename Law::Prep get(const P& p) { return Law::template prepare_lane<V>(p); }
 };
 
 // Parameter k of one SIMD lane: p[k] = pr[k][l] of a [kParams][kW] array.
@@ -122,7 +134,7 @@ int64_t run_chunk(const SlotArgs& a, const typename Law::Prep* preps, const T* r
           SlotWords<K> ww;
           for (int m = 0; m < 4 * K; ++m) ww.w[m] = w[m][l];
           const LaneParams<T> row{&pr[0][l]};
-          acc[l] = Law::template try_variant<kVariant>(Law::prepare(row), ww, val[l]) ? 1 : 0;
+          acc[l] = Law::template try_variant<kVariant>(SlotLanePrep<Law, kVariant, LaneParams<T>>::get(row), ww, val[l]) ? 1 : 0;
         }
       } else if constexpr (kVariant >= 0) {
         // Stored per-element Preps, one variant per group (no mode branches);
@@ -234,9 +246,14 @@ void run(const SlotArgs& a) {
       T raw[kSlotMaxParams * kChunk];  // raw[p * kChunk + k]: parameter p of local element k
       uint8_t var[kChunk];
       int64_t j = begin % B;  // the row walks with the element index
-      for (int k = 0; k < count; ++k) {
-        for (int p = 0; p < Law::kParams; ++p) raw[p * kChunk + k] = params[p][j];
-        if (++j == B) j = 0;
+      if (j + count <= B) {
+        // No wrap inside the chunk (always so with one row per element): plain copies.
+        for (int p = 0; p < Law::kParams; ++p) std::copy(params[p] + j, params[p] + j + count, raw + p * kChunk);
+      } else {
+        for (int k = 0; k < count; ++k) {
+          for (int p = 0; p < Law::kParams; ++p) raw[p * kChunk + k] = params[p][j];
+          if (++j == B) j = 0;
+        }
       }
       if constexpr (SlotLanePrepare<Law>::value) {
         // Checks and variants in SIMD lanes (no stored Preps: the tries rebuild them).

@@ -51,7 +51,7 @@ RSFAST_HD MTConst<T> mt_prepare(T a) {
 // One Marsaglia-Tsang try from (z, u): accepted?, and d v (the boost-free
 // sample). Branch-free in float (fast_logf).
 template <typename T>
-RSFAST_HD bool mt_try(const MTConst<T>& m, T z, T u, T& g) {
+RSFAST_HD bool mt_try(const MTConst<T> m, T z, T u, T& g) {
   const T v = T(1) + m.c * z;
   const T v3 = v * v * v;
   const T z2 = z * z;
@@ -84,7 +84,7 @@ RSFAST_HD T slot_log(T x) {
 
 // log of the sample: log(d v) + log(u_boost) / a when boosted.
 template <typename T>
-RSFAST_HD T mt_log(const MTConst<T>& m, T g, T log_ub) {
+RSFAST_HD T mt_log(const MTConst<T> m, T g, T log_ub) {
   return slot_log(g) + m.boost_scale * log_ub;
 }
 
@@ -152,12 +152,15 @@ struct BetaLaw {
   template <class P>
   RSFAST_HD static uint32_t invalid(const P& p) { return slot_check_positive<T>(p[0], 0) | slot_check_positive<T>(p[1], 3); }
 
+  // The CPU driver's per-element path rebuilds both gammas' constants in SIMD
+  // lanes, as for GammaLaw (float32 only: float64 is not vectorised).
+  static constexpr bool kLanePrepare = sizeof(T) == 4;
   // Variants: 0 = neither concentration below 1 (X / (X + Y) directly), 1 = log space.
   static constexpr int kVariants = 2;
   RSFAST_HD static int variant(const Prep& q) { return (q.mx.boost | q.my.boost) ? 1 : 0; }
 
   template <int V>
-  RSFAST_HD static bool try_variant(const Prep& q, const SlotWords<kBlocks>& w, T& x) {
+  RSFAST_HD static bool try_variant(const Prep q, const SlotWords<kBlocks>& w, T& x) {
     T zx, zy, ux, uy;
     w.normal_pair(0, zx, zy);
     if constexpr (sizeof(T) == 4) {
@@ -186,7 +189,7 @@ struct BetaLaw {
     }
     v = v < SlotLimits<T>::kTiny ? SlotLimits<T>::kTiny : v;
     x = v > SlotLimits<T>::kBelowOne ? SlotLimits<T>::kBelowOne : v;
-    return okx && oky;
+    return (slot_mask(okx) & slot_mask(oky)) != 0;
   }
 
   RSFAST_HD static bool try_once(const Prep& q, const SlotWords<kBlocks>& w, T& x) {

@@ -46,7 +46,8 @@ struct TruncatedNormalLaw {
 
   // Bit 0: loc not finite; 1-3: scale NaN / inf / <= 0; 4: low NaN; 5: high
   // NaN; 6: not low < high.
-  RSFAST_HD static uint32_t invalid(const T* p) {
+  template <class P>  // const T*, or any p[k] accessor (the CPU driver's lane view)
+  RSFAST_HD static uint32_t invalid(const P& p) {
     return slot_check_finite(p[0], 0) | slot_check_positive(p[1], 1) | slot_bit<T>(p[2] != p[2], 4) |
            slot_bit<T>(p[3] != p[3], 5) | slot_bit<T>(!(p[2] < p[3]), 6);
   }
@@ -80,20 +81,53 @@ struct TruncatedNormalLaw {
       // Robert (1995), Prop. 2.3: the uniform proposal beats the exponential
       // one when the interval is shorter than this bound; a^2 - a*root is
       // written as -4a/(a + root) (no cancellation).
-      const T bound = T(2) / (a + root) * std::exp(-a / (a + root) + T(0.5));
-      q.mode = (b - a < bound) ? kUniform : kExp;
+      // An unbounded right end (b - a = inf) is never below the finite bound:
+      // skip its exp (the per-element tail case).
+      q.mode = kExp;
+      if (b - a < T(INFINITY)) {
+        const T bound = T(2) / (a + root) * std::exp(-a / (a + root) + T(0.5));
+        q.mode = (b - a < bound) ? kUniform : kExp;
+      }
       q.s = a;
     }
     return q;
   }
 
+  // The Prep of an element known to be of variant V, without the mode choice
+  // (whose bound needs a libm exp): branch-free, the same bits as prepare for
+  // every field try_variant<V> reads. The CPU driver's per-element path calls
+  // it in SIMD lanes (float32: kLanePrepare).
+  static constexpr bool kLanePrepare = sizeof(T) == 4;
+  template <int V, class P>
+  RSFAST_HD static Prep prepare_lane(const P& p) {
+    Prep q;
+    q.loc = p[0];
+    q.scale = p[1];
+    q.low = p[2];
+    q.high = p[3];
+    const T a0 = (q.low - q.loc) / q.scale, b0 = (q.high - q.loc) / q.scale;
+    const bool mirror = b0 <= T(0);
+    const T a = mirror ? -b0 : a0, b = mirror ? -a0 : b0;
+    q.sign = mirror ? T(-1) : T(1);
+    q.a = a;
+    q.b = b;
+    q.s = a < T(0) ? T(0) : a;
+    q.lam = T(1);
+    if constexpr (V == kExp) {  // a >= 0 here
+      const T root = a > T(1e6) ? a + T(2) / a : std::sqrt(a * a + T(4));
+      q.lam = (a + root) / T(2);
+    }
+    q.mode = V;
+    return q;
+  }
+
   // Candidate (z, accepted) of mode kUniform from (uniform u, exponential e)
   // and of mode kExp from (exponential e0, exponential e).
-  RSFAST_HD static bool uniform_candidate(const Prep& q, T u, T e, T& z) {
+  RSFAST_HD static bool uniform_candidate(const Prep q, T u, T e, T& z) {
     z = q.a + (q.b - q.a) * u;
     return e > (z - q.s) * (z + q.s) * T(0.5);
   }
-  RSFAST_HD static bool exp_candidate(const Prep& q, T e0, T e, T& z) {
+  RSFAST_HD static bool exp_candidate(const Prep q, T e0, T e, T& z) {
     z = q.a + e0 / q.lam;
     const T d = z - q.lam;
     return z <= q.b && e > d * d * T(0.5);
@@ -105,7 +139,7 @@ struct TruncatedNormalLaw {
   RSFAST_HD static int variant(const Prep& q) { return q.mode; }
 
   template <int V>
-  RSFAST_HD static bool try_variant(const Prep& q, const SlotWords<kBlocks>& w, T& x) {
+  RSFAST_HD static bool try_variant(const Prep q, const SlotWords<kBlocks>& w, T& x) {
     constexpr bool f32 = sizeof(T) == 4;
     T z;
     bool ok;
@@ -126,7 +160,7 @@ struct TruncatedNormalLaw {
     return ok;
   }
 
-  RSFAST_HD static bool try_once(const Prep& q, const SlotWords<kBlocks>& w, T& x) {
+  RSFAST_HD static bool try_once(const Prep q, const SlotWords<kBlocks>& w, T& x) {
     if (q.mode == kNormal) return try_variant<kNormal>(q, w, x);
     if (q.mode == kUniform) return try_variant<kUniform>(q, w, x);
     return try_variant<kExp>(q, w, x);

@@ -71,7 +71,14 @@
 //     makes the per-element path rebuild each lane's Prep from its raw
 //     parameters inside the SIMD loop; set it only where GCC vectorises that
 //     loop (check with -fopt-info-vec), else stored Preps in a scalar loop
-//     are faster.
+//     are faster. `invalid` must then be a template on the accessor too.
+//     Pass the Prep (and its parts) BY VALUE to the try: GCC 12 keeps a
+//     by-reference Prep of a lane in memory and gives up on the loop. A law
+//     whose `prepare` does not vectorise (branches, libm calls for the
+//     variant choice) may add `template <int V, class P> static Prep
+//     prepare_lane(const P&)`: the Prep of an element known to be of
+//     variant V, branch-free, the same bits for every field try_variant<V>
+//     reads (the lanes call it instead of `prepare`).
 //  2. Add its code to `SlotLaw` below and to SLOT_LAW_CODES in
 //     rsfast/_native.py (same number), include the header in
 //     csrc/include/rsfast/slot_laws.h and add one `case` to slot_dispatch
