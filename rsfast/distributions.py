@@ -292,11 +292,14 @@ class Binomial(SlotDistribution, torch.distributions.Binomial):
         return torch.where(impossible, torch.full_like(lp, -math.inf), lp)
 
     def entropy(self) -> Tensor:
-        """torch's sum over the support (one total_count for the whole batch, as torch requires), with
-        0 log 0 = 0 for the impossible counts."""
+        """The sum over the support k = 0 .. total_count, with 0 log 0 = 0 for impossible counts. Unlike
+        torch, rows may have different total_counts: counts above a row's total_count are left out.
+        Costs (max total_count + 1) x batch log-probabilities."""
         n_max = int(self.total_count.max())
-        if not self.total_count.min() == n_max:
-            raise NotImplementedError("Inhomogeneous total count not supported by `entropy`.")
-        log_prob = self.log_prob(self.enumerate_support(False))
-        p_log_p = torch.where(torch.isneginf(log_prob), torch.zeros_like(log_prob), log_prob.exp() * log_prob)
+        k = torch.arange(n_max + 1, dtype=self.total_count.dtype, device=self.total_count.device)
+        k = k.view((-1,) + (1,) * len(self.batch_shape))
+        inside = k <= self.total_count
+        log_prob = self.log_prob(torch.minimum(k, self.total_count).expand((-1,) + tuple(self.batch_shape)))
+        keep = inside & ~torch.isneginf(log_prob)
+        p_log_p = torch.where(keep, log_prob.exp() * log_prob, torch.zeros_like(log_prob))
         return -p_log_p.sum(0)

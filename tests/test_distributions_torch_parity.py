@@ -370,8 +370,11 @@ def test_binomial_entropy_with_certain_outcomes_and_against_scipy():
     assert torch.isfinite(h).all()
     torch.testing.assert_close(h[:2], torch.zeros(2, dtype=torch.float64), atol=1e-12, rtol=0)
     np.testing.assert_allclose(float(h[2]), st.binom(10, 0.3).entropy(), rtol=1e-10)
-    with pytest.raises(NotImplementedError, match="Inhomogeneous"):  # as torch
-        rd.Binomial(torch.tensor([3.0, 4.0]), 0.5).entropy()
+    # Different total_counts in one batch (torch raises NotImplementedError here).
+    n = torch.tensor([[0.0, 1.0, 5.0], [30.0, 30.0, 7.0]], dtype=torch.float64)
+    p = torch.tensor([[0.3, 0.5, 0.2], [0.9, 1.0, 0.6]], dtype=torch.float64)
+    ref = [[st.binom(int(a), float(b)).entropy() for a, b in zip(ra, rb)] for ra, rb in zip(n, p)]
+    np.testing.assert_allclose(np64(rd.Binomial(n, p).entropy()), ref, rtol=1e-10, atol=1e-12)
 
 
 def test_poisson_entropy_against_scipy():
