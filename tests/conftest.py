@@ -50,6 +50,9 @@ try:
     settings.register_profile(
         "rsfast-long", parent=settings.get_profile("rsfast-ci"), max_examples=5000, derandomize=False
     )
+    # Under the sanitizers (every call several times slower) the same derandomised examples, fewer of them:
+    # the full profile runs unsanitised in the same CI run.
+    settings.register_profile("rsfast-sanitize", parent=settings.get_profile("rsfast-ci"), max_examples=40)
     settings.load_profile(os.environ.get("RSFAST_FUZZ_PROFILE", "rsfast-ci"))
 except ImportError:  # hypothesis is in the test extra; only the fuzz tests need it
     pass
