@@ -22,6 +22,17 @@ def digests_baseline_isa() -> dict:
 
 
 @pytest.fixture(autouse=True)
+def _torch_validation_on():
+    """Every test starts with torch's default validate_args (on): importing torch._dynamo (any
+    torch.compile earlier in the process) turns it off globally, so test order would change what a
+    constructor checks. Restored after each test."""
+    old = torch.distributions.Distribution._validate_args
+    torch.distributions.Distribution.set_default_validate_args(True)
+    yield
+    torch.distributions.Distribution.set_default_validate_args(old)
+
+
+@pytest.fixture(autouse=True)
 def _restore_torch_threads():
     """Tests may change torch's thread count (which rsfast's CPU kernels follow); put it back."""
     n = torch.get_num_threads()

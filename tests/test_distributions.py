@@ -19,16 +19,6 @@ from rsfast.distributions import Beta, Gamma, TruncatedNormal, VonMises
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture(autouse=True)
-def _torch_validation_on():
-    """torch's default (validate_args on), which importing torch._dynamo (any torch.compile earlier in
-    the process) turns off globally; restored after each test."""
-    old = torch.distributions.Distribution._validate_args
-    torch.distributions.Distribution.set_default_validate_args(True)
-    yield
-    torch.distributions.Distribution.set_default_validate_args(old)
-
-
 INF = math.inf
 N = 20_000
 

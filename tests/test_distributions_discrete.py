@@ -22,16 +22,6 @@ from rsfast.distributions import Binomial, Poisson
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture(autouse=True)
-def _torch_validation_on():
-    """torch's default (validate_args on), which importing torch._dynamo (any torch.compile earlier in
-    the process) turns off globally; restored after each test."""
-    old = torch.distributions.Distribution._validate_args
-    torch.distributions.Distribution.set_default_validate_args(True)
-    yield
-    torch.distributions.Distribution.set_default_validate_args(old)
-
-
 N = 200_000  # samples per goodness-of-fit case
 
 RATES = [0.0, 1e-3, 0.5, 3.0, 9.9, 10.0, 50.0, 1e4, 1e7]

@@ -22,16 +22,6 @@ import rsfast.distributions as rd
 pytestmark = pytest.mark.timeout(300)
 
 
-@pytest.fixture(autouse=True)
-def _torch_validation_on():
-    """torch's default (validate_args on), which importing torch._dynamo (any torch.compile earlier in
-    the process) turns off globally; restored after each test."""
-    old = torch.distributions.Distribution._validate_args
-    torch.distributions.Distribution.set_default_validate_args(True)
-    yield
-    torch.distributions.Distribution.set_default_validate_args(old)
-
-
 INF = math.inf
 
 

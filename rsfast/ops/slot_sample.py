@@ -118,6 +118,8 @@ register_slot_law(
         "low must not be NaN",
         "high must not be NaN",
         "low must be < high (the interval [low, high] must not be empty)",
+        "scale is too small for the interval: (low - loc) / scale and (high - loc) / scale must be at most "
+        "max / 4 of the dtype (float32) or 1e150 (float64) in magnitude for finite low and high",
     ),
 )
 

@@ -45,11 +45,19 @@ struct TruncatedNormalLaw {
   };
 
   // Bit 0: loc not finite; 1-3: scale NaN / inf / <= 0; 4: low NaN; 5: high
-  // NaN; 6: not low < high.
+  // NaN; 6: not low < high; 7: a finite end more than kStdLimit scales from
+  // loc (the tail proposal's a + sqrt(a^2 + 4) would overflow and no try could
+  // be accepted; log_prob squares it in float64).
+  static constexpr T kStdLimit = sizeof(T) == 4 ? T(8.507059e37) : T(1e150);
+
   template <class P>  // const T*, or any p[k] accessor (the CPU driver's lane view)
   RSFAST_HD static uint32_t invalid(const P& p) {
+    const T a = (p[2] - p[0]) / p[1], b = (p[3] - p[0]) / p[1];
+    const bool base = (p[0] - p[0] == T(0)) && (p[1] > T(0));  // else bits 0-3 already say why
+    const bool far_lo = base && (p[2] - p[2] == T(0)) && !(a <= kStdLimit && a >= -kStdLimit);
+    const bool far_hi = base && (p[3] - p[3] == T(0)) && !(b <= kStdLimit && b >= -kStdLimit);
     return slot_check_finite(p[0], 0) | slot_check_positive(p[1], 1) | slot_bit<T>(p[2] != p[2], 4) |
-           slot_bit<T>(p[3] != p[3], 5) | slot_bit<T>(!(p[2] < p[3]), 6);
+           slot_bit<T>(p[3] != p[3], 5) | slot_bit<T>(!(p[2] < p[3]), 6) | slot_bit<T>(far_lo || far_hi, 7);
   }
 
   template <class P>  // const T*, or any p[k] accessor (the CPU driver's lane view)
