@@ -228,6 +228,13 @@ def test_half_types_are_the_float32_noise_rounded(dtype):
 def test_half_types_every_bit_pattern(dtype):
     """All 65,536 bit patterns (subnormals, infinities, NaNs, the overflow threshold): scale 0 keeps
     every value, and a scale large enough to overflow some rounds exactly like torch."""
+    if (torch.tensor([1e-39]) * 1.0).item() == 0.0:
+        # torch 2.4's inductor loads code that sets flush-to-zero / denormals-are-zero for the whole
+        # process (any earlier torch.compile in the session): the torch oracle below then loses the
+        # subnormal patterns this test is about.
+        pytest.skip(
+            f"denormals flushed in this process by an earlier torch.compile (torch {torch.__version__})"
+        )
     pats = torch.arange(-(2**15), 2**15, dtype=torch.int32).to(torch.int16).view(dtype)
     for scale in (0.0, 1e-3, 3.0, 40000.0):
         x = pats.clone()
