@@ -138,7 +138,7 @@ def test_split_move_gives_a_moved_dead_component_weight():
     lp = torch.tensor([0.0, 0.0, 0.0], dtype=torch.float64)
     zeros = torch.zeros(3, dtype=torch.float64)
     assert split_move(q, x, lp, zeros, zeros, 0.0)
-    probs = torch.softmax(q.logits.double(), 0)
+    probs = torch.softmax(q.logits.detach().double(), 0)
     moved = int(torch.argmin((q.loc[:, 0] - 8.0).abs()))
     assert float(q.loc[moved, 0].detach()) == 8.0 and float(probs[moved]) > 0.2
 
