@@ -23,20 +23,29 @@ EM local optima (fkl on a MixtureNormal, the default): with unequal mode weights
 components different from the number of modes, EM stalls with one component straddling two modes
 while another duplicates a mode or dies; the envelope is then set at the under-covered mode and the
 acceptance stays low however long EM runs. On each plateau the tuner makes a split move (the
-component whose removal costs the least forward KL is re-created at the draw with the largest
-p / q) and keeps it only if the acceptance Z / M estimated on the buffer rose; after training a
-polish stage widens the trained components by the common factor that maximises that estimate, since
-a KL fit leaves tails slightly too thin and M is set in the tails.
+component whose removal costs the least forward KL is re-created, with weight at least 1 / K, at the
+draw with the largest p / q; the buffer is then redrawn so that EM sees the moved component) and
+keeps it only if the acceptance Z / M estimated on the draws rose; after training a polish stage
+widens the trained components by the common factor that maximises that estimate, since a KL fit
+leaves tails slightly too thin and M is set in the tails.
+
+Coverage: those decisions hinge on M = sup p / q, and draws of q alone never see a mode q has missed
+(a few draws of the defensive share land there, too few for EM to move toward it). So the split
+moves, their judgement and the polish use the buffer pooled with ``eval_draws`` fresh draws of the
+reference (:mod:`rsfast.finetune.proposal_coverage`): the worst p / q, and the first move, then sit
+in the missed mode.
 
 Mode collapse: a proposal that misses a mode of p leaves p / q unbounded there; log M estimated
-from draws of q never sees it, so samples are biased (rsfast.sample counts the few draws that land
-there as overweight). After fitting the tuner measures the overweight rate of draws from q and the
-target mass where p > M q (importance-weighted draws from the reference proposal, by default the
-initial one) and the share of the target left to the defensive component, and warns with
-:class:`ModeCollapseWarning` when one of them is too large. Remedies: keep
-the defensive mixture (``defensive`` > 0, the default: a fraction of the initial proposal stays in
-q, which bounds p / q by p / (defensive * q_initial)), use more components, use ``loss="fkl"``, or
-anneal rkl longer.
+from draws of q may not see it, so samples are biased (rsfast.sample counts the few draws that land
+there as overweight), or, when its pilot meets the mode, M is huge and the acceptance tiny. After
+fitting the tuner measures the overweight rate of draws from q, the target mass where p > M q
+(draws of q pooled with draws of the reference proposal, by default the initial one), the share of
+the target left to the defensive component, and the envelope over those pooled draws; the reported
+acceptance uses that envelope, i.e. what rsfast.sample sees once its pilot meets every region the
+reference reveals. It warns with :class:`ModeCollapseWarning` when one of them is too large.
+Remedies: keep the defensive mixture (``defensive`` > 0, the default: a fraction of the initial
+proposal stays in q, which bounds p / q by p / (defensive * q_initial)), use more components, use
+``loss="fkl"``, or anneal rkl longer. A mode that no draw of the reference reaches stays invisible.
 """
 
 from __future__ import annotations
@@ -51,11 +60,21 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .. import ops
 from .._random import check_generator, draw_seed, seeded_global_rng
-from ..proposals import MixtureNormal, Normal, Proposal
-from ..sampler import draw_module, estimate_log_M
-from ..sampler import module_device as _module_device
+from ..proposals import MixtureNormal, Normal
+from ..sampler import estimate_log_M
+from .proposal_common import (
+    DefensiveMixture,
+    _check_positive_float,
+    _check_positive_int,
+    _device_of,
+    _draw,
+    _log_mean_exp,
+    _log_prob,
+    _log_target,
+    _mix_log_prob,
+)
+from .proposal_coverage import balance_log_density, envelope, mass_outside, pool
 from .proposal_report import ModeCollapseWarning, ProposalMetrics, TuningReport, weight_stats
 from .proposal_stages import SplitMoves, em_step, scale_polish
 
@@ -63,106 +82,11 @@ __all__ = ["ProposalTuner", "TuningReport", "ProposalMetrics", "ModeCollapseWarn
 
 LOSSES = ("fkl", "rkl", "chi2")
 OPTIMIZERS = ("auto", "em", "adam")
+#: ModeCollapseWarning when the log of efficiency / acceptance of the tuned proposal exceeds this: the
+#: envelope is far above the largest weight a typical pilot of draws of q sees.
+ENVELOPE_GAP = math.log(2.0)
 #: Buffer refreshes averaged for the plateau test of fit(steps=None).
 PLATEAU_WINDOW = 5
-
-
-class DefensiveMixture(torch.nn.Module):
-    """(1 - alpha) * proposal + alpha * defensive, for proposals that do not combine into one
-    :class:`~rsfast.proposals.MixtureNormal`. Sampled by rsfast.sample through torch (``sample`` and
-    ``log_prob``); only ``proposal``'s parameters are trained."""
-
-    def __init__(self, proposal: Any, defensive: Any, alpha: float) -> None:
-        super().__init__()
-        if not 0.0 < alpha < 1.0:
-            raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-        self.proposal = proposal
-        self.defensive = defensive
-        self.alpha = float(alpha)
-
-    def log_prob(self, x: Tensor) -> Tensor:
-        return _mix_log_prob(self.proposal, self.defensive, self.alpha, x)
-
-    def sample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> Tensor:
-        """Draws with torch's global RNG (rsfast.sample seeds it), ``sample_shape + event``."""
-        shape = torch.Size(sample_shape)
-        m = shape.numel()
-        with torch.no_grad():
-            a = _draw(self.proposal, m, None)[0]
-            b = _draw(self.defensive, m, None)[0]
-            pick = torch.rand((m,), device=a.device) < self.alpha
-            x = torch.where(pick.reshape((m,) + (1,) * (a.dim() - 1)), b, a)
-        return x.reshape(shape + x.shape[1:])
-
-
-# ---------------------------------------------------------------- helpers
-
-
-def _log_prob(q: Any, x: Tensor) -> Tensor:
-    lq = q.log_prob(x)
-    return lq.reshape(lq.shape[0], -1).sum(1) if lq.dim() > 1 else lq
-
-
-def _mix_log_prob(q: Any, q0: Any, alpha: float, x: Tensor) -> Tensor:
-    lq = _log_prob(q, x)
-    if alpha <= 0:
-        return lq
-    lq0 = _log_prob(q0, x).to(lq.dtype)
-    return torch.logaddexp(lq + math.log1p(-alpha), lq0 + math.log(alpha))
-
-
-def _draw(q: Any, m: int, generator: torch.Generator | None) -> tuple[Tensor, Tensor | None]:
-    """m draws of q without gradient, and their log q when the fused kernel gives it for free."""
-    with torch.no_grad():
-        if isinstance(q, Proposal):
-            if m == 0:
-                return q.params()[-1].new_empty((0, q.event_shape[0])), None
-            return ops.propose(q.kind, q.params(), m, draw_seed(generator), 0)
-        if generator is None:
-            return draw_module(q, m), None
-        with seeded_global_rng(generator.device, draw_seed(generator)):
-            return draw_module(q, m), None
-
-
-def _device_of(q: Any) -> torch.device:
-    return q.device if isinstance(q, Proposal) else _module_device(q)
-
-
-def _log_target(log_target: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
-    """log_target(x) as [m], checked: NaN and +inf raise (a tuner cannot learn from them)."""
-    lp = log_target(x)
-    if not isinstance(lp, Tensor) or lp.shape != x.shape[:1]:
-        raise ValueError(
-            f"log_target must map x [m, *event] to a [m] tensor; for x {tuple(x.shape)} it returned "
-            f"{tuple(lp.shape) if isinstance(lp, Tensor) else type(lp).__name__}"
-        )
-    bad = torch.isnan(lp) | torch.isposinf(lp)
-    if bool(bad.any()):
-        raise ValueError(
-            f"log_target returned NaN or +inf at {int(bad.sum())} of {lp.shape[0]} points; a log density "
-            "must be finite or -inf"
-        )
-    return lp
-
-
-def _log_mean_exp(v: Tensor) -> Tensor:
-    return torch.logsumexp(v, 0) - math.log(v.shape[0])
-
-
-def _check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return value
-
-
-def _check_positive_float(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a float, got {type(value).__name__}")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be finite and > 0, got {value}")
-    return float(value)
 
 
 # ---------------------------------------------------------------- the tuner
@@ -201,11 +125,14 @@ class ProposalTuner:
             factor (1 + rel_tol) in ``patience`` consecutive refreshes (default 25 for EM, 8 for Adam;
             half of it, at least ``PLATEAU_WINDOW``, after a split move).
         eval_draws: draws of the proposal and of the reference for the before/after metrics, and pilot
-            draws of their log M estimates (the default equals rsfast.sample's ``log_M="auto"`` pilot).
+            draws of their log M estimates (the default equals rsfast.sample's ``log_M="auto"`` pilot);
+            also the draws of the reference pooled with the buffer at each plateau (coverage probe).
         collapse_rate, collapse_mass: :class:`ModeCollapseWarning` when the overweight rate of the
-            tuned proposal exceeds ``collapse_rate``, the target mass outside its envelope exceeds
-            ``collapse_mass``, or the defensive component serves more than twice its share (plus 0.01)
-            of the target (the trained part misses some of it).
+            tuned proposal exceeds ``collapse_rate``, the target mass outside its envelope or the target
+            mass where the defensive component is at least half of q exceeds ``collapse_mass``, or the
+            defensive component serves more than twice its share (plus 0.01) of the target (the
+            trained part misses some of it), or the acceptance is below half the unweighting
+            efficiency (``ENVELOPE_GAP``: M is set where few draws of q go).
         anneal_steps: ``rkl`` only: the target is p^beta q_ref^(1 - beta) with beta rising linearly from
             0 to 1 over this many steps (default 200 for rkl), so that the mode-seeking loss starts at
             the reference and follows the modes as they sharpen instead of collapsing onto a few.
@@ -344,33 +271,38 @@ class ProposalTuner:
         return metrics
 
     def _metrics(self, q: Any, g: torch.Generator) -> ProposalMetrics:
+        # log M as rsfast.sample(log_M="auto") computes it: from draws of q and a local ascent.
         log_M = estimate_log_M(self.log_target, q, generator=g, pilot=self.eval_draws)
         n = self.eval_draws
         with torch.no_grad():
             x, lq = _draw(q, n, g)
             if lq is None:
                 lq = _log_prob(q, x)
-            lw = (_log_target(self.log_target, x).double() - lq.double()).nan_to_num(nan=-math.inf)
-            acceptance = float(torch.exp((lw - log_M).clamp(max=0)).mean())
+            lp = _log_target(self.log_target, x).double()
+            lw = (lp - lq.double()).nan_to_num(nan=-math.inf)
             over_rate = float((lw > log_M).double().mean())
             eff, ess = weight_stats(lw, g)
-            # Target mass where p > M q, from draws of the reference (which should cover the target).
+            # Pooled with as many draws of the reference (which should cover the target), weighted by
+            # the balance heuristic: they see the regions q barely covers (proposal_coverage).
             xr, lqr = _draw(self.reference, n, g)
             if lqr is None:
                 lqr = _log_prob(self.reference, xr)
-            lpr = _log_target(self.log_target, xr).double()
-            lw_ref = lpr - lqr.double()
-            lq_at_ref = _log_prob(q, xr).double()
-            over = (lpr - lq_at_ref) > log_M
-            over_mass = share = 0.0
-            if bool(torch.isfinite(lw_ref).any()):
-                w = torch.softmax(lw_ref.nan_to_num(nan=-math.inf), 0)
-                over_mass = float((w * over).sum())
-                if self.defensive > 0:
-                    share = float(
-                        (w * torch.exp(lqr.double() - lq_at_ref).clamp(max=1 / self.defensive)).sum()
-                    )
-                    share *= self.defensive
+            lp_all = torch.cat([lp, _log_target(self.log_target, xr).double()])
+            lq_all = torch.cat([lq.double(), _log_prob(q, xr).double()])
+            lqr_all = torch.cat([_log_prob(self.reference, x).double(), lqr.double()])
+            lqb_all = balance_log_density(lq_all, lqr_all, n, n)
+            over_mass = mass_outside(lp_all, lq_all, lqb_all, log_M)
+            # The envelope that holds on every pooled draw: what rsfast.sample's M becomes once its
+            # pilot meets a region q misses; the acceptance reported is the one it gives.
+            env = max(log_M, envelope(lp_all, lq_all))
+            acceptance = float(torch.exp((lw - env).clamp(max=0)).mean())
+            share = uncovered = 0.0
+            if self.defensive > 0 and bool(torch.isfinite(lp_all - lqb_all).any()):
+                w = torch.softmax((lp_all - lqb_all).nan_to_num(nan=-math.inf), 0)
+                ratio = torch.exp(lqr_all - lq_all).clamp(max=1 / self.defensive)
+                share = self.defensive * float((w * ratio).sum())
+                # Where the defensive component is at least half of q, the trained part is absent.
+                uncovered = float((w * (self.defensive * ratio >= 0.5)).sum())
         return ProposalMetrics(
             acceptance=acceptance,
             efficiency=eff,
@@ -380,23 +312,34 @@ class ProposalTuner:
             log_M=float(log_M),
             num_draws=n,
             defensive_share=share,
+            envelope_log_M=env,
+            uncovered_mass=uncovered,
         )
 
     def _warn_collapse(self, m: ProposalMetrics) -> bool:
         share_limit = 2 * self.defensive + 0.01
+        # Efficiency / acceptance: the envelope over the typical largest weight of a pilot a tenth the
+        # size (bootstrap median). Far above 1 when M is set where few draws of q go.
+        gap = math.log(m.efficiency / m.acceptance) if m.acceptance > 0 else math.inf
         if (
             m.overweight_rate > self.collapse_rate
             or m.overweight_mass > self.collapse_mass
+            or m.uncovered_mass > self.collapse_mass
             or (self.defensive > 0 and m.defensive_share > share_limit)
+            or gap > ENVELOPE_GAP
         ):
             warnings.warn(
                 f"the tuned proposal misses part of the target: overweight rate {m.overweight_rate:.3g} "
                 f"(limit {self.collapse_rate:g}), target mass outside the envelope {m.overweight_mass:.3g} "
-                f"(limit {self.collapse_mass:g}), share of the target left to the defensive component "
-                f"{m.defensive_share:.3g} (limit {share_limit:.3g} when defensive > 0). Samples are biased "
-                "where the envelope is exceeded; a missed mode covered only by the defensive component "
-                "costs acceptance. Keep a defensive mixture (defensive > 0), use more components, "
-                "loss='fkl', or anneal rkl longer.",
+                f"(limit {self.collapse_mass:g}), target mass the trained part leaves to the defensive "
+                f"component {m.uncovered_mass:.3g} (limit {self.collapse_mass:g}), its share of the target "
+                f"{m.defensive_share:.3g} (limit {share_limit:.3g} when defensive > 0), acceptance "
+                f"{m.acceptance:.3g} against an unweighting efficiency of {m.efficiency:.3g} (limit: "
+                "half of it; M is set where few draws of q go). Samples are "
+                "biased where the envelope is exceeded; a missed mode covered only by the defensive "
+                "component costs acceptance, and rsfast.sample's log_M='auto' is then large or wrong "
+                "depending on whether its pilot meets that mode. Keep a defensive mixture (defensive > 0), "
+                "use more components, loss='fkl', or anneal rkl longer.",
                 ModeCollapseWarning,
                 stacklevel=3,
             )
@@ -455,6 +398,19 @@ class ProposalTuner:
             return -(w * lq).sum()
         # chi2: log E_q[(p/q)^2] - 2 log Z, with E_q[(p/q)^2] = E_b[p^2 / (q b)] and Z = E_b[p / b].
         return _log_mean_exp(2 * lp - lq - lqb) - 2 * _log_mean_exp(lp - lqb)
+
+    def _pool(self, buffer: list[tuple[Tensor, ...]], g: torch.Generator) -> tuple[Tensor, ...]:
+        """The buffer pooled with ``eval_draws`` fresh draws of the reference (:func:`pool`), for the
+        decisions that hinge on M: the split moves and the polish see the regions q misses."""
+        data = self._buffer(buffer)
+        with torch.no_grad():
+            xr, lqr = _draw(self.reference, self.eval_draws, g)
+            if lqr is None:
+                lqr = _log_prob(self.reference, xr)
+            lpr = _log_target(self.log_target, xr)
+            lq_buffer = self._q_log_prob(data[0], data[3])
+            lq_probe = self._q_log_prob(xr, lqr)
+        return pool(data, (xr, lpr, lqr), lq_buffer, lq_probe)
 
     def _em_step(self, buffer: list[tuple[Tensor, ...]]) -> float:
         """One damped weighted EM step of the MixtureNormal on the buffer (:func:`em_step`)."""
@@ -568,10 +524,15 @@ class ProposalTuner:
                             self.patience if not moves.made else max(PLATEAU_WINDOW, self.patience // 2)
                         ):
                             # A plateau: judge the pending split move, then try another or stop.
-                            data = self._buffer(buffer)
+                            data = self._pool(buffer, g)
                             moves.judge(self.proposal, *data, self.defensive, self.rel_tol)
                             if moves.left:
                                 moves.start(self.proposal, *data, self.defensive)
+                                # Redraw the buffer: the next EM step must see draws of the moved
+                                # component, or it reads "no target mass there" and kills it.
+                                buffer.clear()
+                                for _ in range(self.buffer_chunks):
+                                    self._refresh(buffer, g)
                                 best, stale, recent = -1.0, 0, []
                             elif steps is None:
                                 reason = "plateau"
@@ -599,10 +560,11 @@ class ProposalTuner:
                 if steps is None and time.perf_counter() - t1 > self.max_seconds:
                     reason = "max_seconds"
                     break
-            if buffer:
-                moves.judge(self.proposal, *self._buffer(buffer), self.defensive, self.rel_tol)
-            if self.polish and buffer:
-                scale_polish(self.proposal, *self._buffer(buffer), self.defensive)
+            if buffer and (moves.saved is not None or self.polish):
+                data = self._pool(buffer, g)
+                moves.judge(self.proposal, *data, self.defensive, self.rel_tol)
+                if self.polish:
+                    scale_polish(self.proposal, *data, self.defensive)
         finally:
             self._beta = 1.0
             if bar is not None:

@@ -25,19 +25,32 @@ class ProposalMetrics:
     """How good a proposal q is for rejection sampling from p, measured on fresh draws.
 
     Attributes:
-        acceptance: expected acceptance of :func:`rsfast.sample` with ``log_M``: the mean over draws
-            of q of min(1, p / (M q)).
+        acceptance: expected acceptance of :func:`rsfast.sample`: the mean over draws of q of
+            min(1, p / (M q)) with M = exp(``envelope_log_M``), the envelope that holds on every draw
+            seen (a mode that q misses makes it small, as it makes rsfast.sample's acceptance small
+            once its pilot meets that mode).
         efficiency: unweighting efficiency <w> / w_max of the weights w = p / q, with w_max the median
             over ``BOOTSTRAP_REPLICAS`` bootstrap replicas (each ``BOOTSTRAP_FRACTION`` of the draws)
             of their largest weight (robust to a single outlier).
         ess_per_sample: Kish effective sample size per draw, (sum w)^2 / (N sum w^2), in (0, 1].
-        overweight_rate: fraction of the draws of q with p / q > M (what rsfast.sample counts).
-        overweight_mass: fraction of the target mass where p > M q (self-normalised importance
-            weights of draws of the reference proposal): the part of the target the samples miss.
-        log_M: envelope from :func:`rsfast.estimate_log_M` (natural log).
+        overweight_rate: fraction of the draws of q with p / q > M, M = exp(``log_M``) (what
+            rsfast.sample counts).
+        overweight_mass: fraction of the target mass where p > M q, M = exp(``log_M``): the part of
+            the target that samples drawn with ``log_M="auto"`` under-represent. Self-normalised
+            importance weights of draws of q pooled with as many draws of the reference proposal
+            (balance heuristic: p / ((q + q_ref) / 2)).
+        log_M: envelope from :func:`rsfast.estimate_log_M` (natural log), the one rsfast.sample's
+            ``log_M="auto"`` computes from draws of q.
         num_draws: draws of q used.
         defensive_share: fraction of the target served by the defensive component, E_p[alpha q_ref / q]
             (alpha before tuning, below alpha for a good fit, large when the trained part misses modes).
+        envelope_log_M: the larger of ``log_M`` and the largest log p - log q over the pooled draws of
+            q and of the reference plus log 1.1 (rsfast.sample's margin): an envelope no draw seen
+            exceeds. Equal to ``log_M`` up to noise when q covers the target; pass it as
+            ``rsfast.sample(..., log_M=...)`` for an envelope checked against the reference.
+        uncovered_mass: fraction of the target mass where the defensive component is at least half of
+            q (alpha q_ref >= q / 2): the part the trained proposal leaves uncovered, a missed mode
+            (0 without a defensive component).
     """
 
     acceptance: float
@@ -48,6 +61,8 @@ class ProposalMetrics:
     log_M: float
     num_draws: int
     defensive_share: float = 0.0
+    envelope_log_M: float = math.nan
+    uncovered_mass: float = 0.0
 
 
 @dataclass
@@ -88,8 +103,9 @@ class TuningReport:
         return (
             f"ProposalTuner({self.loss}): acceptance {b.acceptance:.4f} -> {a.acceptance:.4f} "
             f"({self.acceptance_gain:.1f}x), efficiency {b.efficiency:.4f} -> {a.efficiency:.4f}, "
-            f"ESS/N {b.ess_per_sample:.4f} -> {a.ess_per_sample:.4f}, log_M {b.log_M:.3f} -> {a.log_M:.3f}, "
-            f"overweight rate {a.overweight_rate:.2g}, overweight mass {a.overweight_mass:.2g}; "
+            f"ESS/N {b.ess_per_sample:.4f} -> {a.ess_per_sample:.4f}, log_M {b.log_M:.3f} -> {a.log_M:.3f} "
+            f"(envelope {a.envelope_log_M:.3f}), overweight rate {a.overweight_rate:.2g}, "
+            f"target mass outside the envelope {a.overweight_mass:.2g}, uncovered {a.uncovered_mass:.2g}; "
             f"{self.steps} steps ({self.stop_reason}) in {self.seconds:.2f} s"
         )
 

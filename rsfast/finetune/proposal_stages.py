@@ -6,7 +6,8 @@
   (weight ~ 0): the envelope M = sup p / q is then set at the under-covered mode and the acceptance
   stays low however long EM runs. The move deletes the component whose removal costs the least
   forward KL (a duplicate or a dead one: the "merge") and re-creates it at the draw where p / q is
-  largest, sharing the weight of the component responsible there (the "split"). The tuner then runs
+  largest, sharing the weight of the component responsible there (the "split"; at least 1 / K, so that
+  a component sent to a mode no live component serves draws there). The tuner then runs
   EM to a new plateau and keeps the move only if the efficiency rose.
 - :func:`scale_polish`: the final acceptance stage. A fit by KL leaves components slightly too narrow
   in their tails, where p / q, and so M, grows; widening all components of the trained part by a
@@ -55,8 +56,9 @@ def em_step(
     """One weighted EM step of ``q`` on draws x [N, D] (log p, log q_behaviour, log q_ref at x), the
     defensive component (weight ``alpha``) held fixed; weights p / q_b (forward KL) or, with ``chi2``,
     p^2 / (q q_b), the fixed point of its gradient. Each component's new parameters are a weighted MLE
-    with ``EM_PRIOR`` pseudo-draws at the old ones, counted in effective draws (the Kish ESS of the
-    weights), so that a component seen by few draws barely moves. Returns the loss before the step."""
+    with ``EM_PRIOR`` pseudo-draws at the old ones, counted in effective draws (for the weights the
+    Kish ESS of all the weights, for a location and scale the Kish ESS of the component's share of
+    them), so that a component seen by few draws barely moves. Returns the loss before the step."""
     x, lp, lqb, lqr = x.double(), lp.double(), lqb.double(), lqr.double()
     loc, log_scale, logits = q.loc.double(), q.log_scale.double(), q.logits.double()
     var = torch.exp(2 * log_scale)
@@ -70,19 +72,26 @@ def em_step(
     else:
         value = float(-(v * lq).sum())
     ess = float(1.0 / (v * v).sum())
-    gam = v.unsqueeze(1) * torch.exp(log_r) * ess  # [N, K] effective draws per component
-    counts = gam.sum(0)
+    vr = v.unsqueeze(1) * torch.exp(log_r)  # [N, K] target mass of each draw given to each component
+    mass = vr.sum(0)
+    counts = mass * ess  # effective draws per component, for the weights
+    # For a component's location and scale, its own Kish ESS: a few draws with large weights are few
+    # draws, however many the buffer holds elsewhere (the global ESS would let them collapse its scale).
+    seen = mass > 0
+    n_k = torch.where(seen, mass.pow(2) / vr.pow(2).sum(0).clamp_min(1e-300), torch.zeros_like(mass))
+    safe = mass.clamp_min(1e-300).unsqueeze(1)
+    mean = torch.where(seen.unsqueeze(1), (vr.T @ x) / safe, loc)
+    spread = torch.where(seen.unsqueeze(1), (vr.T @ (x * x)) / safe - mean**2, var).clamp_min(0)
     k0 = EM_PRIOR
-    sx = gam.T @ x
-    sxx = gam.T @ (x * x)
-    new_loc = (sx + k0 * loc) / (counts + k0).unsqueeze(1)
-    scatter = sxx - 2 * new_loc * sx + counts.unsqueeze(1) * new_loc**2  # sum gam (x - new_loc)^2
-    new_var = (scatter + k0 * (var + (loc - new_loc) ** 2)) / (counts + k0).unsqueeze(1)
+    n_k = n_k.unsqueeze(1)
+    new_loc = (n_k * mean + k0 * loc) / (n_k + k0)
+    new_var = (n_k * (spread + (mean - new_loc) ** 2) + k0 * (var + (loc - new_loc) ** 2)) / (n_k + k0)
     probs = torch.softmax(logits, 0)
     new_probs = (counts + k0 * probs) / (counts.sum() + k0)
     q.loc.copy_(new_loc)
     q.log_scale.copy_(0.5 * torch.log(new_var.clamp_min(1e-30)))
-    q.logits.copy_(torch.log(new_probs / new_probs.sum()))
+    # Floored: a weight that underflows to 0 would make the logits -inf (MixtureNormal rejects them).
+    q.logits.copy_(torch.log((new_probs / new_probs.sum()).clamp_min(1e-300)))
     return value
 
 
@@ -109,7 +118,11 @@ def split_move(q: MixtureNormal, x: Tensor, lp: Tensor, lqb: Tensor, lqr: Tensor
     donor = int(torch.argmin(cost))
     shared = float(probs[resp] + probs[donor]) / 2
     new_probs = probs.clone()
-    new_probs[resp] = new_probs[donor] = shared
+    new_probs[resp] = shared
+    # At least 1 / K: when the worst point lies in a mode no live component serves, resp and donor may
+    # both be dead (weight ~0) and a new component with their weight would draw nothing and stay dead.
+    new_probs[donor] = max(shared, 1.0 / k)
+    new_probs /= new_probs.sum()
     q.loc[donor] = x[star].to(q.loc.dtype)
     q.log_scale[donor] = q.log_scale[resp] - math.log(2.0)
     q.logits.copy_(torch.log(new_probs).to(q.logits.dtype))
