@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import scipy.stats as st
 import torch
@@ -112,3 +113,53 @@ def test_sample_shape_is_named(shape, error) -> None:
     for d in (D.Gamma(1.0, 1.0), D.TruncatedNormal(0.0, 1.0, -1.0, 1.0), rsfast.proposals.Normal(0.0, 1.0)):
         with pytest.raises(error, match="sample_shape"):
             d.sample(shape)
+
+
+def _near_one_bins(c1: float, c0: float, dtype: torch.dtype, cells: int = 16, coarse: int = 16):
+    """Bin edges on 1 - x of Beta(c1, c0) samples and their probabilities under the exact law of 1 - x,
+    Beta(c0, c1), after rounding x to the dtype's grid below 1 (spacing u = eps / 2 on [1/2, 1)).
+
+    The first `cells` bins are single grid cells: 1 - x = k u, k = 1 .. cells (k = 1 also holds the x
+    that round up to 1, clamped to 1 - u); then `coarse` bins of equal probability up to 1 - x = 1/4,
+    with edges at half-grid points (every 1 - x below 1/2 is a multiple of u), and the rest."""
+    u = torch.finfo(dtype).eps / 2
+    law = st.beta(c0, c1)
+    edges = [0.0] + [(k + 0.5) * u for k in range(1, cells + 1)]
+    lo, hi = law.cdf(edges[-1]), law.cdf(0.25)
+    for q in np.linspace(lo, hi, coarse + 1)[1:-1]:
+        t = min(float(law.ppf(q)), 0.25)
+        edges.append((math.floor(t / u) + 0.5) * u)
+    edges += [0.25 + 0.5 * u, math.inf]
+    edges = np.unique(np.array(edges))
+    probs = np.diff(law.cdf(edges))
+    while probs[-1] < 1e-5:  # fold a nearly empty tail bin into its neighbour
+        edges, probs = np.delete(edges, -2), np.append(probs[:-2], probs[-2] + probs[-1])
+    return edges, probs
+
+
+@pytest.mark.parametrize(
+    "c1, c0, dtype",
+    [
+        (5.0, 0.05, torch.float32),  # a concentration < 1: x from e = Y / X in log space
+        (1e4, 1.0, torch.float32),  # both >= 1: x from X / (X + Y)
+        (5.0, 0.05, torch.float64),
+        (1e13, 1.0, torch.float64),
+    ],
+)
+def test_beta_near_one_uses_the_whole_grid(c1, c0, dtype) -> None:
+    # Half of Beta(5, 0.05)'s mass lies within 1e-7 of 1: 1 - x must land on every grid point below 1
+    # with the probability of the rounded law (1 / (1 + e) or X / (X + Y) alone rounded 1 - x to a
+    # twice coarser grid: odd cells were empty). Chi-square over single cells and quantile bins.
+    x = D.Beta(torch.tensor(c1, dtype=dtype), torch.tensor(c0, dtype=dtype)).sample(
+        (1_000_000,), generator=gen(3)
+    )
+    assert x.dtype == dtype
+    d = (1 - x.double()).numpy()  # exact: x >= 1/2 is on the grid of u, and 1 - x for x < 1/2 is > 1/4
+    edges, probs = _near_one_bins(c1, c0, dtype)
+    counts = np.histogram(d, bins=edges)[0]
+    expected = probs * d.size
+    assert expected[:16].min() > 50  # the single cells are populated enough to be tested one by one
+    assert counts[:16].min() > 0, f"empty grid cells near 1: {counts[:16]}"
+    stat = float(((counts - expected) ** 2 / expected).sum())
+    p = float(st.chi2.sf(stat, len(counts) - 1))
+    assert p > 1e-4, f"chi-square {stat:.1f} on {len(counts) - 1} dof (p = {p:.2g}); counts {counts[:16]}"

@@ -106,6 +106,28 @@ def test_mixed_branches_match_twin(law, dtype):
         assert torch.allclose(out, ref, rtol=1e-12, atol=1e-300)
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_truncated_normal_widths_near_roberts_bound_match_twin(dtype):
+    """One-sided intervals [a, a + w] (and their mirrors) with w around Robert's bound, where the
+    uniform and the exponential proposal trade places: the per-element check decides most modes
+    without the bound's exp and leaves the band [q2, q2 e^(1/2)] to the full prepare. Every element
+    must take the twin's mode (a wrong mode reads its words differently: the values would differ)."""
+    rows = []
+    for a in np.linspace(0.0, 6.0, 25):
+        root = math.sqrt(a * a + 4)
+        q2 = 2 / (a + root)
+        bound = q2 * math.exp(-a / (a + root) + 0.5)
+        for w in (0.5 * q2, 0.999 * bound, 1.001 * bound, 0.9 * q2 * math.exp(0.5), 1.7 * q2, 3 * bound):
+            rows += [(0.5, 2.0, 0.5 + 2 * a, 0.5 + 2 * (a + w)), (0.5, 2.0, 0.5 - 2 * (a + w), 0.5 - 2 * a)]
+    params = [torch.tensor(c, dtype=dtype) for c in zip(*rows)]
+    out, _ = ops.slot_sample("truncated_normal", params, [3], SEED, 9)
+    ref, _ = reference.slot_sample("truncated_normal", params, [3], SEED, 9)
+    if dtype == torch.float32:
+        assert torch.equal(out, ref)
+    else:
+        assert torch.allclose(out, ref, rtol=1e-12, atol=1e-300)
+
+
 # law -> [(parameter index, bad value, message fragment)]
 BAD = {
     "truncated_normal": [(0, math.nan, "loc"), (1, 0.0, "scale"), (1, INF, "scale"),

@@ -246,6 +246,12 @@ def _gamma_try(q: dict, w: SlotWords) -> tuple[Tensor, Tensor]:
     return _clamp_below(v, torch.finfo(v.dtype).tiny), ok
 
 
+def _beta_share(x_larger: Tensor, sx: Tensor, sy: Tensor) -> Tensor:
+    """Twin of beta_share: x from its shares sx = X / (X + Y), sy = Y / (X + Y), the larger as 1 - the
+    smaller (relative precision near 0 and near 1)."""
+    return torch.where(x_larger, 1 - sy, sx)
+
+
 def _beta_prepare(params: list[Tensor]) -> dict:
     c1, c0 = params
     return dict(mx=_mt_prepare(c1), my=_mt_prepare(c0))
@@ -263,8 +269,10 @@ def _beta_try(q: dict, w: SlotWords) -> tuple[Tensor, Tensor]:
     mx, my = q["mx"], q["my"]
     okx, gx = _mt_try(mx, zx, ux)
     oky, gy = _mt_try(my, zy, uy)
-    direct = gx / (gx + gy)
-    viaexp = 1 / (1 + _exp(_mt_log(my, gy, lby) - _mt_log(mx, gx, lbx)))
+    s = gx + gy
+    direct = _beta_share(gx > gy, gx / s, gy / s)
+    e = _exp(_mt_log(my, gy, lby) - _mt_log(mx, gx, lbx))
+    viaexp = _beta_share(e < 1, 1 / (1 + e), e / (1 + e))
     v = torch.where(mx["boost"] | my["boost"], viaexp, direct)
     fi = torch.finfo(v.dtype)
     v = _clamp_below(v, fi.tiny)

@@ -12,7 +12,10 @@
 // Beta: one try makes one Marsaglia-Tsang try for X and one for Y and accepts
 // when both accept (the tries are independent, so given both accept (X, Y) has
 // the product law; acceptance >= 0.951^2). X / (X + Y) directly when neither
-// is boosted, else 1 / (1 + exp(log Y - log X)); clamped into
+// is boosted, else from e = exp(log Y - log X); the smaller of x and 1 - x is
+// computed as its own share (X / (X + Y) or Y / (X + Y), 1 / (1 + e) or
+// e / (1 + e)) and the larger as 1 minus it, so x keeps relative precision
+// near 0 and the full grid below 1 near 1; clamped into
 // [smallest normal, 1 - eps/2] like torch's Beta samples.
 //
 // Words: Gamma float (1 block): (w0, w1) Box-Muller (first normal used),
@@ -86,6 +89,14 @@ RSFAST_HD T slot_log(T x) {
 template <typename T>
 RSFAST_HD T mt_log(const MTConst<T> m, T g, T log_ub) {
   return slot_log(g) + m.boost_scale * log_ub;
+}
+
+// X / (X + Y) from its two shares sx = X / (X + Y) and sy = Y / (X + Y): sx
+// when X is the smaller (relative precision near 0), else 1 - sy (near 1).
+// Branch-free in float (slot_pick: the vectorised lanes).
+template <typename T>
+RSFAST_HD T beta_share(bool x_larger, T sx, T sy) {
+  return slot_pick(slot_mask(x_larger), T(1) - sy, sx);
 }
 
 template <typename T>
@@ -175,7 +186,11 @@ struct BetaLaw {
     const bool oky = mt_try(q.my, zy, uy, gy);
     T v;
     if constexpr (V == 0) {
-      v = gx / (gx + gy);
+      // The smaller share by its own division, the larger as 1 minus the
+      // smaller: relative precision near 0 and near 1 (gx / (gx + gy) alone
+      // rounds 1 - x to the spacing of gx + gy, coarser than 1's grid).
+      const T s = gx + gy;
+      v = beta_share(gx > gy, gx / s, gy / s);
     } else {
       T lbx, lby;
       if constexpr (sizeof(T) == 4) {
@@ -185,7 +200,11 @@ struct BetaLaw {
         lbx = std::log(u01_f52(w.w[8], w.w[9]));
         lby = std::log(u01_f52(w.w[10], w.w[11]));
       }
-      v = T(1) / (T(1) + slot_exp(mt_log(q.my, gy, lby) - mt_log(q.mx, gx, lbx)));
+      // e = Y / X; x = 1 / (1 + e) near 0 (e > 1), 1 - e / (1 + e) near 1
+      // (1 / (1 + e) there loses the bits of e below 1's grid).
+      const T e = slot_exp(mt_log(q.my, gy, lby) - mt_log(q.mx, gx, lbx));
+      const T s = T(1) + e;
+      v = beta_share(e < T(1), T(1) / s, e / s);
     }
     v = v < SlotLimits<T>::kTiny ? SlotLimits<T>::kTiny : v;
     x = v > SlotLimits<T>::kBelowOne ? SlotLimits<T>::kBelowOne : v;

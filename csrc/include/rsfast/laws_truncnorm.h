@@ -53,11 +53,12 @@ struct TruncatedNormalLaw {
   template <class P>  // const T*, or any p[k] accessor (the CPU driver's lane view)
   RSFAST_HD static uint32_t invalid(const P& p) {
     const T a = (p[2] - p[0]) / p[1], b = (p[3] - p[0]) / p[1];
-    const bool base = (p[0] - p[0] == T(0)) && (p[1] > T(0));  // else bits 0-3 already say why
-    const bool far_lo = base && (p[2] - p[2] == T(0)) && !(a <= kStdLimit && a >= -kStdLimit);
-    const bool far_hi = base && (p[3] - p[3] == T(0)) && !(b <= kStdLimit && b >= -kStdLimit);
+    // Bitwise & and | (not && and ||): GCC vectorises the check loop only without short circuits.
+    const bool base = (p[0] - p[0] == T(0)) & (p[1] > T(0));  // else bits 0-3 already say why
+    const bool far_lo = base & (p[2] - p[2] == T(0)) & !((a <= kStdLimit) & (a >= -kStdLimit));
+    const bool far_hi = base & (p[3] - p[3] == T(0)) & !((b <= kStdLimit) & (b >= -kStdLimit));
     return slot_check_finite(p[0], 0) | slot_check_positive(p[1], 1) | slot_bit<T>(p[2] != p[2], 4) |
-           slot_bit<T>(p[3] != p[3], 5) | slot_bit<T>(!(p[2] < p[3]), 6) | slot_bit<T>(far_lo || far_hi, 7);
+           slot_bit<T>(p[3] != p[3], 5) | slot_bit<T>(!(p[2] < p[3]), 6) | slot_bit<T>(far_lo | far_hi, 7);
   }
 
   template <class P>  // const T*, or any p[k] accessor (the CPU driver's lane view)
@@ -127,6 +128,27 @@ struct TruncatedNormalLaw {
     }
     q.mode = V;
     return q;
+  }
+
+  // The variant of a valid row from its raw parameters, without prepare's
+  // branches and, mostly, without its libm exp: Robert's bound is q2 e^x with
+  // q2 = 2 / (a + root) and x in [0, 1/2], so it lies in [q2, q2 e^(1/2)]
+  // (rounded: fl(exp) is in [1, kExpHalfUp]); an interval width outside that
+  // bracket decides the mode, one inside it returns kVariants (undecided:
+  // the caller takes variant(prepare(p))). The CPU driver's per-element check
+  // runs it in SIMD lanes; the decided modes are those of prepare, bit for bit.
+  static constexpr T kExpHalfUp = T(1.6487213);  // > e^(1/2) and >= its rounding to T
+  template <class P>
+  RSFAST_HD static int lane_variant(const P& p) {
+    const T a0 = (p[2] - p[0]) / p[1], b0 = (p[3] - p[0]) / p[1];
+    const bool mirror = b0 <= T(0);
+    const T a = mirror ? -b0 : a0, b = mirror ? -a0 : b0;
+    const T w = b - a;
+    const T root = a > T(1e6) ? a + T(2) / a : std::sqrt(a * a + T(4));
+    const T q2 = T(2) / (a + root);
+    const int tail = w < q2 ? kUniform : (w < q2 * kExpHalfUp ? kVariants : kExp);
+    const int inner = w > T(2.5066282746310002) ? kNormal : kUniform;
+    return a < T(0) ? inner : tail;
   }
 
   // Candidate (z, accepted) of mode kUniform from (uniform u, exponential e)

@@ -78,7 +78,11 @@
 //     variant choice) may add `template <int V, class P> static Prep
 //     prepare_lane(const P&)`: the Prep of an element known to be of
 //     variant V, branch-free, the same bits for every field try_variant<V>
-//     reads (the lanes call it instead of `prepare`).
+//     reads (the lanes call it instead of `prepare`). Optional with
+//     kLanePrepare: `template <class P> static int lane_variant(const P&)`,
+//     the variant of a valid row from its raw parameters, branch-free, for
+//     the vectorised per-element check loop; it may return kVariants
+//     ("undecided"), and the driver then takes variant(prepare(p)).
 //  2. Add its code to `SlotLaw` below and to SLOT_LAW_CODES in
 //     rsfast/_native.py (same number), include the header in
 //     csrc/include/rsfast/slot_laws.h and add one `case` to slot_dispatch
