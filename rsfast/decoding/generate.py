@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from .. import tokens
 from .._checks import SamplingError
 from .._random import check_generator, draw_seed
-from ..finetune.rft.common import Tokens, _as_tokens, _check_positive_int, _mix64
+from ._args import Tokens, _as_tokens, _check_positive_int, _mix64
 from .model_io import ModelCall, Stream
 
 __all__ = ["Generation", "generate"]
@@ -226,7 +226,7 @@ def generate(
     for the prompt do not: with ``padding="none"``, or whenever a batch needs no padding).
 
     The model: a Hugging Face causal LM (``past_key_values`` / ``use_cache``, a ``DynamicCache`` or
-    tuples), rsfast's demo :class:`~rsfast.demos.tiny_lm.TinyCausalLM`, or any module whose forward takes
+    tuples), rsfast's demo :class:`~rsfast.demos._tiny_lm.TinyCausalLM`, or any module whose forward takes
     the same keywords; a model without them gets the whole prefix at every step (a warning says so).
     The prompt is computed once per prompt and its cache shared by its ``n`` completions; rows that
     emitted EOS leave the batch.

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..finetune.rft.common import _logits_of
+from ._args import _logits_of
 
 __all__ = ["ModelCall", "Stream", "context_length"]
 

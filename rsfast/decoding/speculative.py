@@ -28,7 +28,7 @@ from torch import Tensor
 
 from .. import tokens
 from .._checks import SamplingError
-from ..finetune.rft.common import _mix64
+from ._args import _mix64
 from .model_io import ModelCall, Stream
 
 __all__ = ["speculative_batch"]

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .tiny_lm import TinyCausalLM
+from ._tiny_lm import TinyCausalLM
 
 #: One line for ``rsfast demo`` (the list) and its place in it.
 DESCRIPTION = "rejection-sampling fine-tuning (RFT) of a tiny transformer on 2-digit addition"
@@ -134,7 +134,7 @@ class DemoConfig:
 @torch.no_grad()
 def accuracy(model: nn.Module, task: AdditionTask, pairs: list, batch: int = 500) -> float:
     """Greedy exact-match accuracy of ``model`` on (a, b) pairs."""
-    from ..finetune.rft import sample_completions
+    from ..decoding import generate
 
     was = model.training
     model.eval()
@@ -142,7 +142,7 @@ def accuracy(model: nn.Module, task: AdditionTask, pairs: list, batch: int = 500
         correct = 0
         for s in range(0, len(pairs), batch):
             chunk = pairs[s : s + batch]
-            out = sample_completions(
+            out = generate(
                 model,
                 [task.prompt(a, b) for a, b in chunk],
                 1,
@@ -151,7 +151,7 @@ def accuracy(model: nn.Module, task: AdditionTask, pairs: list, batch: int = 500
                 eos_token_id=task.EOS,
                 seeds=[0] * len(chunk),
                 batch_size=batch,
-            )
+            ).completions()
             correct += sum(o[0] == task.answer(a, b) for o, (a, b) in zip(out, chunk))
     finally:
         model.train(was)
