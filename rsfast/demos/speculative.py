@@ -73,17 +73,19 @@ class SpecConfig:
 
     seed: int = 0
     vocab: int = 48
-    sentence: int = 96  # tokens per training sentence (and the models' context)
+    sentence: int = 80  # tokens per training sentence: covers prompt + new tokens (positions are learned)
     target_layers: int = 4
-    target_d: int = 192
+    target_d: int = 256
     draft_layers: int = 1
-    draft_d: int = 48
-    train_steps: int = 300
-    train_batch: int = 32
+    draft_d: int = 64
+    train_steps: int = 100
+    draft_steps: int = 600  # the draft is cheap to train and must match the target closely
+    train_batch: int = 12
     lr: float = 3e-3
     prompt_len: int = 8
-    num_draft_tokens: int = 4
-    timing_prompts: int = 8  # rows decoded together in the timed runs (speculative decoding's regime)
+    num_draft_tokens: int = 3
+    timing_prompts: int = 8
+    timing_batch: int = 1  # rows decoded together when timing: speculative decoding's (latency) regime
     new_tokens: int = 64
     law_prompts: int = 256
     law_samples: int = 16  # completions per prompt in the law test
@@ -92,23 +94,23 @@ class SpecConfig:
     @classmethod
     def quick(cls, **kw: Any) -> SpecConfig:
         base = cls(
-            target_layers=2, target_d=64, draft_d=32, train_steps=60, train_batch=16, sentence=48,
+            target_layers=2, target_d=64, draft_d=32, train_steps=60, draft_steps=60, sentence=32,
             law_prompts=32, law_samples=8, new_tokens=16, timing_prompts=4, threads=1,
         )  # fmt: skip
         return replace(base, **kw)
 
 
-def _train(model: TinyCausalLM, data: PhraseLanguage, cfg: SpecConfig, g: torch.Generator) -> float:
+def _train(
+    model: TinyCausalLM, data: PhraseLanguage, cfg: SpecConfig, steps: int, g: torch.Generator
+) -> float:  # noqa: E501
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt,
-        lambda s: (
-            min(1.0, (s + 1) / 30) * 0.5 * (1 + math.cos(math.pi * min(s, cfg.train_steps) / cfg.train_steps))
-        ),
+        lambda s: min(1.0, (s + 1) / 30) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)),
     )
     model.train()
     loss = torch.tensor(float("nan"))
-    for _ in range(cfg.train_steps):
+    for _ in range(steps):
         x = data.sample(cfg.train_batch, cfg.sentence, g)
         logits = model(x[:, :-1])
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
@@ -163,8 +165,8 @@ def run_demo(cfg: SpecConfig, *, printer: Any = None) -> dict[str, Any]:
     context = cfg.sentence + cfg.new_tokens
     target = TinyCausalLM(cfg.vocab, context, cfg.target_d, cfg.target_layers, 4)
     draft = TinyCausalLM(cfg.vocab, context, cfg.draft_d, cfg.draft_layers, 2)
-    t_loss = _train(target, data, cfg, g)
-    d_loss = _train(draft, data, cfg, g)
+    t_loss = _train(target, data, cfg, cfg.train_steps, g)
+    d_loss = _train(draft, data, cfg, cfg.draft_steps, g)
     n_target = sum(p.numel() for p in target.parameters())
     n_draft = sum(p.numel() for p in draft.parameters())
     say(
@@ -174,7 +176,7 @@ def run_demo(cfg: SpecConfig, *, printer: Any = None) -> dict[str, Any]:
     )
     s = cfg.num_draft_tokens
     prompts = data.sample(cfg.timing_prompts, cfg.prompt_len, g)
-    kw = dict(max_new_tokens=cfg.new_tokens, seeds=list(range(len(prompts))))
+    kw = dict(max_new_tokens=cfg.new_tokens, seeds=list(range(len(prompts))), batch_size=cfg.timing_batch)
     generate(target, list(prompts[:1]), 1, max_new_tokens=2)  # warm-up (lazy initialisation)
     generate(target, list(prompts[:1]), 1, max_new_tokens=2, draft_model=draft, num_draft_tokens=s)
     t = time.perf_counter()
@@ -192,7 +194,7 @@ def run_demo(cfg: SpecConfig, *, printer: Any = None) -> dict[str, Any]:
         f"speedup {plain_s / spec_s:.2f}x"
     )
     law_prompts = list(data.sample(cfg.law_prompts, cfg.prompt_len, g))
-    law_kw = dict(max_new_tokens=s + 1, seeds=list(range(len(law_prompts))))
+    law_kw = dict(max_new_tokens=s + 1, seeds=list(range(len(law_prompts))), batch_size=1024)
     a = generate(target, law_prompts, cfg.law_samples, **law_kw)
     law_kw["seeds"] = [x + 10**6 for x in law_kw["seeds"]]
     b = generate(target, law_prompts, cfg.law_samples, draft_model=draft, num_draft_tokens=s, **law_kw)
