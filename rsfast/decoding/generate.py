@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from .. import tokens
 from .._checks import SamplingError
 from .._random import check_generator, draw_seed
-from ._args import Tokens, _as_tokens, _check_positive_int, _mix64
+from .args import Tokens, as_tokens, check_positive_int, mix64
 from .model_io import ModelCall, Stream
 
 __all__ = ["Generation", "generate"]
@@ -93,7 +93,7 @@ def _prompt_seeds(seeds: Sequence[int] | None, generator: torch.Generator | None
     if seeds is None:
         check_generator(generator, torch.device("cpu"))
         base = draw_seed(generator)
-        return [_mix64(base, i) for i in range(p)]
+        return [mix64(base, i) for i in range(p)]
     if isinstance(seeds, Tensor):
         seeds = seeds.tolist()
     if not isinstance(seeds, (list, tuple)) or len(seeds) != p:
@@ -262,23 +262,23 @@ def generate(
         raise TypeError(f"prompts must be a list of token sequences, got {type(prompts).__name__}")
     if not prompts:
         raise ValueError("prompts is empty")
-    prompt_lists = [_as_tokens(p, f"prompts[{i}]") for i, p in enumerate(prompts)]
+    prompt_lists = [as_tokens(p, f"prompts[{i}]") for i, p in enumerate(prompts)]
     eos = None if eos_token_id is None else _token_ids(eos_token_id, "eos_token_id")
     if pad_token_id is None:
         pad = eos[0] if eos else 0
     else:
         pad = _token_ids(pad_token_id, "pad_token_id")[0]
     args = _Args(
-        n=_check_positive_int(n, "n"),
-        max_new_tokens=_check_positive_int(max_new_tokens, "max_new_tokens"),
+        n=check_positive_int(n, "n"),
+        max_new_tokens=check_positive_int(max_new_tokens, "max_new_tokens"),
         temperature=_check_number(temperature, "temperature", 0.0, math.inf),
-        top_k=None if top_k is None else _check_positive_int(top_k, "top_k"),
+        top_k=None if top_k is None else check_positive_int(top_k, "top_k"),
         top_p=None if top_p is None else _check_number(top_p, "top_p", 0.0, 1.0, low_open=True),
         min_p=None if min_p is None else _check_number(min_p, "min_p", 0.0, 1.0),
         eos=None if eos is None else torch.tensor(eos, dtype=torch.int64, device=call.device),
         pad=pad,
     )
-    batch_size = _check_positive_int(batch_size, "batch_size")
+    batch_size = check_positive_int(batch_size, "batch_size")
     if padding not in ("left", "none"):
         raise ValueError(f"padding must be 'left' or 'none', got {padding!r}")
     longest = max(len(p) for p in prompt_lists)
@@ -290,7 +290,7 @@ def generate(
     draft_call = None
     if draft_model is not None:
         draft_call = ModelCall(draft_model, "draft_model")
-        num_draft_tokens = _check_positive_int(num_draft_tokens, "num_draft_tokens")
+        num_draft_tokens = check_positive_int(num_draft_tokens, "num_draft_tokens")
         if num_draft_tokens > MAX_DRAFT_TOKENS:
             raise ValueError(f"num_draft_tokens must be <= {MAX_DRAFT_TOKENS}, got {num_draft_tokens}")
         for c in (call, draft_call):
@@ -320,7 +320,7 @@ def generate(
     try:
         for batch in _batches([len(x) for x in prompt_lists], nn_, batch_size, padding):
             row_seeds = torch.tensor(
-                [_mix64(prompt_seeds[i], j) for i in batch for j in range(nn_)], dtype=torch.int64
+                [mix64(prompt_seeds[i], j) for i in batch for j in range(nn_)], dtype=torch.int64
             ).to(call.device)
             group = [prompt_lists[i] for i in batch]
             if draft_call is None:

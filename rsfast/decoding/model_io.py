@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ._args import _logits_of
+from .args import logits_of
 
 __all__ = ["ModelCall", "Stream", "context_length"]
 
@@ -84,7 +84,7 @@ class ModelCall:
         if self.keep_kw is not None:
             kw[self.keep_kw] = keep
         out = self.model(ids, **kw)
-        logits = _logits_of(out)
+        logits = logits_of(out)
         if logits.dim() != 3 or logits.shape[0] != ids.shape[0] or logits.shape[1] < keep:
             raise ValueError(
                 f"{self.name} must return logits [B, T, V] for input_ids [B, T] = {list(ids.shape)}, got "

@@ -28,7 +28,7 @@ from torch import Tensor
 
 from .. import tokens
 from .._checks import SamplingError
-from ._args import _mix64
+from .args import mix64
 from .model_io import ModelCall, Stream
 
 __all__ = ["speculative_batch"]
@@ -37,7 +37,7 @@ _DRAFT_TAG, _VERIFY_TAG = 0x6472616674, 0x766572696679  # "draft", "verify": sep
 
 
 def _derived(row_seeds: Tensor, tag: int) -> Tensor:
-    return torch.tensor([_mix64(int(s), tag) for s in row_seeds.tolist()], dtype=torch.int64).to(
+    return torch.tensor([mix64(int(s), tag) for s in row_seeds.tolist()], dtype=torch.int64).to(
         row_seeds.device
     )
 

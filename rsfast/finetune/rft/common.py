@@ -9,14 +9,12 @@ from typing import Any, Union
 
 from torch import nn
 
-from ...decoding._args import (  # noqa: F401  (re-exported to the RFT modules)
-    Tokens,
-    _as_tokens,
-    _check_positive_int,
-    _check_prompts,
-    _logits_of,
-    _mix64,
-)
+from ...decoding.args import Tokens  # noqa: F401  (re-exported to the RFT modules)
+from ...decoding.args import as_tokens as _as_tokens  # noqa: F401
+from ...decoding.args import check_positive_int as _check_positive_int  # noqa: F401
+from ...decoding.args import check_prompts as _check_prompts  # noqa: F401
+from ...decoding.args import logits_of as _logits_of  # noqa: F401
+from ...decoding.args import mix64 as _mix64  # noqa: F401
 
 #: Selection rules of :class:`RejectionSamplingFineTuner` (``selection=``).
 SELECTION_RULES = ("verifier", "best_of_n", "rso", "threshold", "top_fraction")

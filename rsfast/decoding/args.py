@@ -14,7 +14,7 @@ Tokens = Union[Sequence[int], Tensor]
 _MASK64 = (1 << 64) - 1
 
 
-def _mix64(*words: int) -> int:
+def mix64(*words: int) -> int:
     """SplitMix64-style mixing of integers into a seed in [0, 2**63): per-prompt sampling seeds."""
     h = 0x9E3779B97F4A7C15
     for w in words:
@@ -26,7 +26,7 @@ def _mix64(*words: int) -> int:
     return h & (2**63 - 1)
 
 
-def _logits_of(output: Any) -> Tensor:
+def logits_of(output: Any) -> Tensor:
     """The logits of a causal LM's output: a tensor, an object with ``.logits``, or a tuple."""
     if isinstance(output, Tensor):
         return output
@@ -41,7 +41,7 @@ def _logits_of(output: Any) -> Tensor:
     )
 
 
-def _as_tokens(seq: Any, name: str, allow_empty: bool = False) -> list[int]:
+def as_tokens(seq: Any, name: str, allow_empty: bool = False) -> list[int]:
     if isinstance(seq, Tensor):
         if seq.dim() != 1 or seq.is_floating_point() or seq.is_complex() or seq.dtype == torch.bool:
             raise ValueError(f"{name} must be a 1-D integer tensor, got {seq.dtype} {tuple(seq.shape)}")
@@ -61,7 +61,7 @@ def _as_tokens(seq: Any, name: str, allow_empty: bool = False) -> list[int]:
     return out
 
 
-def _check_prompts(prompts: Any, name: str = "prompts") -> list[list[int]]:
+def check_prompts(prompts: Any, name: str = "prompts") -> list[list[int]]:
     if isinstance(prompts, Tensor):
         if prompts.dim() != 2:
             raise ValueError(f"{name} as a tensor must be [P, T], got shape {tuple(prompts.shape)}")
@@ -70,10 +70,10 @@ def _check_prompts(prompts: Any, name: str = "prompts") -> list[list[int]]:
         raise TypeError(f"{name} must be a list of token sequences, got {type(prompts).__name__}")
     if not prompts:
         raise ValueError(f"{name} is empty")
-    return [_as_tokens(p, f"{name}[{i}]") for i, p in enumerate(prompts)]
+    return [as_tokens(p, f"{name}[{i}]") for i, p in enumerate(prompts)]
 
 
-def _check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
+def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if value < minimum:
