@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from _helpers import TESTS_DIR, rsfast_root
 
 from rsfast.demos.speculative import PhraseLanguage, SpecConfig, _law_p, run_demo
 
@@ -19,10 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_quick_json_has_the_keys():
-    env = dict(os.environ, PYTHONPATH=str(ROOT), RSFAST_DEMO_QUICK="1")
+    env = dict(os.environ, PYTHONPATH=rsfast_root(), RSFAST_DEMO_QUICK="1")
     out = subprocess.run(
         [sys.executable, "-m", "rsfast", "demo", "speculative", "--json"],
-        env=env, capture_output=True, text=True, timeout=240, cwd=ROOT / "tests",
+        env=env, capture_output=True, text=True, timeout=240, cwd=TESTS_DIR,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
     lines = out.stdout.strip().splitlines()

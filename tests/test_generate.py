@@ -209,10 +209,9 @@ def test_the_fine_tuner_uses_the_cached_generator_by_default():
 
 # --- Hugging Face models (random weights, built from a config) ---------------------------------------
 
-transformers = pytest.importorskip("transformers")
-
 
 def _gpt2(layers: int, d: int, seed: int) -> nn.Module:
+    transformers = pytest.importorskip("transformers")
     torch.manual_seed(seed)
     cfg = transformers.GPT2Config(
         vocab_size=V, n_positions=64, n_embd=d, n_layer=layers, n_head=2, bos_token_id=0, eos_token_id=0
