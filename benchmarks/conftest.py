@@ -57,7 +57,12 @@ def run_bench(benchmark: Any) -> Callable[[str, str], Any]:
         benchmark.extra_info.update(
             method=method, items=prepared.items[method], unit=prepared.unit, device=str(prepared.device)
         )
-        out = benchmark.pedantic(fn, rounds=bench.repeats_for(QUICK), warmup_rounds=1, iterations=1)
+        warmup = prepared.warmups.get(method)
+        if warmup is not None:  # a cheap warm-up instead of a full-size round
+            warmup()
+        out = benchmark.pedantic(
+            fn, rounds=bench.repeats_for(QUICK), warmup_rounds=0 if warmup else 1, iterations=1
+        )
         prepared.check(method, out)
         stats = getattr(benchmark, "stats", None)
         if stats is not None and not getattr(benchmark, "disabled", False):

@@ -8,6 +8,7 @@ __version__ = "0.1.0"
 from . import distributions, finetune, ops, proposals, select, targets, tokens  # noqa: E402
 from ._native import build_info  # noqa: E402
 from .compact_rows import accept_compact_rows  # noqa: E402
+from .decoding import Generation, generate  # noqa: E402
 from .ops import perturb_  # noqa: E402
 from .sampler import (  # noqa: E402
     OverweightWarning,
@@ -26,6 +27,8 @@ __all__ = [
     "targets",
     "select",
     "tokens",
+    "generate",
+    "Generation",
     "finetune",
     "sample",
     "estimate_log_M",

@@ -84,6 +84,8 @@ class Prepared:
         device: the torch device the inputs live on.
         meta: facts about the inputs (log M, expected acceptance, sizes) for reports.
         skipped: baseline name -> why it is not run (its optional package is missing).
+        warmups: method name -> a cheap call that replaces the full-size warm-up call (cases whose one
+            call takes many seconds).
     """
 
     case: str
@@ -96,6 +98,7 @@ class Prepared:
     bytes_note: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    warmups: dict[str, Callable[[], Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

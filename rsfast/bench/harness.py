@@ -25,17 +25,22 @@ def _sync(device: torch.device) -> None:
 
 
 def time_calls(
-    fn: Callable[[], Any], repeats: int, device: torch.device, budget_s: float = math.inf
+    fn: Callable[[], Any],
+    repeats: int,
+    device: torch.device,
+    budget_s: float = math.inf,
+    warmup: Callable[[], Any] | None = None,
 ) -> tuple[list[float], Any]:
     """Seconds of each of ``repeats`` calls of ``fn`` after one untimed warm-up call.
 
     On CUDA the device is synchronised before and after each call. A safety valve for loaded
     machines: once at least one call is timed, no further call starts when the timed calls so far
     plus one more call of their median length would pass ``budget_s`` (warm-up not counted, since a
-    first call pays one-time costs). Returns (the per-call seconds, the last call's output).
+    first call pays one-time costs). ``warmup`` replaces ``fn`` in the warm-up call.
+    Returns (the per-call seconds, the last call's output).
     """
     _sync(device)
-    out = fn()
+    out = (warmup or fn)()
     _sync(device)
     times: list[float] = []
     for _ in range(repeats):
@@ -101,7 +106,7 @@ def run_case(
     for name, fn in prepared.methods.items():
         if methods is not None and name not in methods:
             continue
-        times, out = time_calls(fn, repeats, prepared.device, budget)
+        times, out = time_calls(fn, repeats, prepared.device, budget, prepared.warmups.get(name))
         if check:
             prepared.check(name, out)
         rows.append(measure(prepared, name, statistics.median(times), len(times)))

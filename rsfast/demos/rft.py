@@ -20,8 +20,9 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
+
+from ._tiny_lm import TinyCausalLM
 
 #: One line for ``rsfast demo`` (the list) and its place in it.
 DESCRIPTION = "rejection-sampling fine-tuning (RFT) of a tiny transformer on 2-digit addition"
@@ -31,50 +32,6 @@ __all__ = ["TinyCausalLM", "AdditionTask", "DemoConfig", "run_demo", "run", "QUI
 
 #: Environment variable: set to 1 for a small, fast run of the demo (used by the smoke test).
 QUICK_ENV = "RSFAST_DEMO_QUICK"
-
-
-class _Block(nn.Module):
-    def __init__(self, d_model: int, n_heads: int, d_ff: int) -> None:
-        super().__init__()
-        self.n_heads = n_heads
-        self.ln1 = nn.LayerNorm(d_model)
-        self.qkv = nn.Linear(d_model, 3 * d_model)
-        self.proj = nn.Linear(d_model, d_model)
-        self.ln2 = nn.LayerNorm(d_model)
-        self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model))
-
-    def forward(self, x: Tensor) -> Tensor:
-        b, t, d = x.shape
-        q, k, v = self.qkv(self.ln1(x)).view(b, t, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
-        a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        x = x + self.proj(a.transpose(1, 2).reshape(b, t, d))
-        return x + self.ff(self.ln2(x))
-
-
-class TinyCausalLM(nn.Module):
-    """A small pre-norm decoder-only transformer: ``model(input_ids [B, T]) -> logits [B, T, V]``."""
-
-    def __init__(
-        self, vocab_size: int, max_len: int, d_model: int = 64, n_layers: int = 2, n_heads: int = 4
-    ) -> None:
-        super().__init__()
-        if d_model % n_heads:
-            raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
-        self.max_len = max_len
-        self.tok = nn.Embedding(vocab_size, d_model)
-        self.pos = nn.Embedding(max_len, d_model)
-        self.blocks = nn.ModuleList(_Block(d_model, n_heads, 4 * d_model) for _ in range(n_layers))
-        self.ln = nn.LayerNorm(d_model)
-        self.head = nn.Linear(d_model, vocab_size)
-
-    def forward(self, input_ids: Tensor) -> Tensor:
-        t = input_ids.shape[1]
-        if t > self.max_len:
-            raise ValueError(f"input_ids has {t} positions, the model at most {self.max_len}")
-        x = self.tok(input_ids) + self.pos(torch.arange(t, device=input_ids.device))
-        for block in self.blocks:
-            x = block(x)
-        return self.head(self.ln(x))
 
 
 class AdditionTask:
@@ -177,7 +134,7 @@ class DemoConfig:
 @torch.no_grad()
 def accuracy(model: nn.Module, task: AdditionTask, pairs: list, batch: int = 500) -> float:
     """Greedy exact-match accuracy of ``model`` on (a, b) pairs."""
-    from ..finetune.rft import sample_completions
+    from ..decoding import generate
 
     was = model.training
     model.eval()
@@ -185,7 +142,7 @@ def accuracy(model: nn.Module, task: AdditionTask, pairs: list, batch: int = 500
         correct = 0
         for s in range(0, len(pairs), batch):
             chunk = pairs[s : s + batch]
-            out = sample_completions(
+            out = generate(
                 model,
                 [task.prompt(a, b) for a, b in chunk],
                 1,
@@ -194,7 +151,7 @@ def accuracy(model: nn.Module, task: AdditionTask, pairs: list, batch: int = 500
                 eos_token_id=task.EOS,
                 seeds=[0] * len(chunk),
                 batch_size=batch,
-            )
+            ).completions()
             correct += sum(o[0] == task.answer(a, b) for o, (a, b) in zip(out, chunk))
     finally:
         model.train(was)

@@ -2,8 +2,8 @@
 
 One round of :class:`RejectionSamplingFineTuner` is
 
-1. **generate**: N completions per prompt from the current model (the proposal), with the built-in
-   batched sampler (:func:`sample_completions`) or a user ``generate_fn``;
+1. **generate**: N completions per prompt from the current model (the proposal), with
+   :func:`rsfast.generate` (KV-cached, seeded per prompt) or a user ``generate_fn``;
 2. **score**: ``reward_fn`` (a reward model or a verifier) gives every completion a reward;
 3. **filter** (optional, DAPO): drop the prompts whose rewards are all equal, generate for fresh prompts
    in their place, at most ``max_refills`` times;
@@ -15,9 +15,10 @@ One round of :class:`RejectionSamplingFineTuner` is
 
 Models: any ``torch.nn.Module`` with ``model(input_ids [B, T]) -> logits [B, T, V]``, or returning an
 object with ``.logits`` (Hugging Face ``*ForCausalLM``) or a tuple whose first item is the logits.
-Sequences are tokens (lists of ints or 1-D integer tensors); the built-in sampler batches prompts of
-equal length together, so no attention mask or position shift is ever needed, and SFT batches are
-right-padded (a causal model never looks right, so padding changes nothing before it).
+Sequences are tokens (lists of ints or 1-D integer tensors); SFT batches are right-padded (a causal
+model never looks right, so padding changes nothing before it). :func:`sample_completions` is the
+earlier cache-less sampler (equal-length prompts batched together, the whole prefix every step), kept
+as a reference and as a benchmark baseline.
 
 Under ``torch.distributed`` (e.g. ``torchrun`` with gloo on CPU or NCCL on GPU) every rank generates
 and scores its shard of the prompts (prompt i goes to rank ``i % world_size``), the round statistics

@@ -1,4 +1,6 @@
-"""The built-in batched sampler of completions (temperature, top-k), seeded per prompt."""
+"""The earlier built-in sampler of completions (no KV cache; temperature, top-k), seeded per prompt: kept
+as a reference and as the ``previous`` baseline of the generation benchmark (:func:`rsfast.generate`
+replaced it in the fine-tuner)."""
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from ... import select as _select
 from ..._random import check_generator, draw_seed
+from ...decoding.generate import generate
 from .common import (
     _MAX_REFILLS,
     SELECTION_RULES,
@@ -28,7 +29,6 @@ from .common import (
     token_hash,
 )
 from .distributed import _all_gather_objects, _dist_info
-from .generate import sample_completions
 from .loss import completion_loss
 from .stats import RoundStats, _pass_at_k, write_jsonl
 
@@ -85,8 +85,10 @@ class RejectionSamplingFineTuner:
             sequences) replacing the built-in sampler; called on the unwrapped model in eval mode, under
             ``torch.no_grad``.
         max_new_tokens, temperature, top_k, eos_token_id: the built-in sampler's settings
-            (:func:`sample_completions`).
-        generation_batch_size: rows per forward of the built-in sampler.
+            (:func:`rsfast.generate`: KV-cached, seeded per prompt).
+        generation_batch_size: most rows decoded together by the built-in sampler.
+        generate_kwargs: further keyword arguments of :func:`rsfast.generate` (``top_p``, ``min_p``,
+            ``draft_model``, ``num_draft_tokens``, ``padding``, ...).
         pad_token_id: padding of SFT batches (masked out); default ``eos_token_id`` or 0.
         optimizer: a ``torch.optim.Optimizer`` over the model's parameters, a factory
             ``params -> Optimizer``, or None for ``AdamW(lr=lr)``.
@@ -131,6 +133,7 @@ class RejectionSamplingFineTuner:
         top_k: int | None = None,
         eos_token_id: int | None = None,
         generation_batch_size: int = 256,
+        generate_kwargs: dict[str, Any] | None = None,
         pad_token_id: int | None = None,
         optimizer: torch.optim.Optimizer | Callable[[Any], torch.optim.Optimizer] | None = None,
         lr: float = 1e-4,
@@ -190,6 +193,24 @@ class RejectionSamplingFineTuner:
         if generate_fn is not None and not callable(generate_fn):
             raise TypeError(f"generate_fn must be callable or None, got {type(generate_fn).__name__}")
         self.generate_fn = generate_fn
+        if generate_kwargs is not None and not isinstance(generate_kwargs, dict):
+            raise TypeError(f"generate_kwargs must be a dict or None, got {type(generate_kwargs).__name__}")
+        reserved = {
+            "model",
+            "prompts",
+            "n",
+            "max_new_tokens",
+            "temperature",
+            "top_k",
+            "eos_token_id",
+            "seeds",
+            "generator",
+            "batch_size",
+        }
+        clash = sorted(reserved & set(generate_kwargs or {}))
+        if clash:
+            raise ValueError(f"generate_kwargs must not set {clash}: they are the tuner's own arguments")
+        self.generate_kwargs = dict(generate_kwargs or {})
         self.max_new_tokens = _check_positive_int(max_new_tokens, "max_new_tokens")
         self.temperature = _check_float(temperature, "temperature")
         if self.temperature < 0:
@@ -311,7 +332,7 @@ class RejectionSamplingFineTuner:
                             [_as_tokens(c, f"generate_fn completion {i}", allow_empty=True) for c in group]
                         )
                     return out
-                return sample_completions(
+                return generate(
                     self.module,
                     prompt_lists,
                     n,
@@ -322,7 +343,8 @@ class RejectionSamplingFineTuner:
                     seeds=seeds,
                     generator=self.generator if seeds is None else None,
                     batch_size=self.generation_batch_size,
-                )
+                    **self.generate_kwargs,
+                ).completions()
         finally:
             self.module.train(was_training)
 
