@@ -19,7 +19,7 @@ pytestmark = pytest.mark.timeout(60)
 
 IMPLS = {"native": ops.accept_compact, "reference": R.accept_compact}
 X_DTYPES = [torch.float32, torch.float64, torch.int64]
-ROW_SHAPES = [(), (3,), (2, 5)]
+ROW_SHAPES = [(), (3,), (4,), (2, 5)]  # rows of 4 to 80 bytes: every fixed-size row copy of the CPU driver
 
 
 def candidates(

@@ -32,6 +32,12 @@ ROW_CASES = [
     (torch.uint8, (3,)),
     (torch.complex64, ()),
     (torch.float32, (0,)),  # rows of zero bytes
+    # Rows of 12, 24, 48 and 128 bytes: with the cases above, every row size the CPU gather has a
+    # fixed-size copy for (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 128) and the generic copy.
+    (torch.float32, (3,)),
+    (torch.float64, (3,)),
+    (torch.float32, (12,)),
+    (torch.float64, (16,)),
 ]
 
 
