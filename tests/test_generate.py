@@ -77,13 +77,13 @@ def test_plain_law_matches_the_model_and_a_wrong_law_is_rejected():
     assert _chi2_p(pairs, _exact_pairs(m, prompt, temperature=1.0, top_p=0.95)) < 1e-6
 
 
-@pytest.mark.parametrize("s", [1, 3])
-def test_speculative_law_matches_the_target(s):
+@pytest.mark.parametrize("s,draft_sampling", [(1, "sample"), (3, "sample"), (2, "greedy")])
+def test_speculative_law_matches_the_target(s, draft_sampling):
     target, draft = _model(0), _model(5, sharpen=1.5)
     prompt = [1, 2, 3]
     g = rsfast.generate(
         target, [prompt], N_LAW, max_new_tokens=2, seeds=[7], batch_size=4096, draft_model=draft,
-        num_draft_tokens=s, **FILTERS,
+        num_draft_tokens=s, draft_sampling=draft_sampling, **FILTERS,
     )  # fmt: skip
     assert 0 < g.acceptance_rate < 1
     assert _chi2_p(g.sequences[0], _exact_pairs(target, prompt, **FILTERS)) > 1e-3
@@ -277,6 +277,8 @@ def test_errors_name_the_argument():
         rsfast.generate(m, [[1]], 1, max_new_tokens=2, padding="right")
     with pytest.raises(ValueError, match="num_draft_tokens"):
         rsfast.generate(m, [[1]], 1, max_new_tokens=2, draft_model=m, num_draft_tokens=65)
+    with pytest.raises(ValueError, match="draft_sampling"):
+        rsfast.generate(m, [[1]], 1, max_new_tokens=2, draft_model=m, draft_sampling="top")
     with pytest.raises(ValueError, match="speculative decoding needs draft_model"):
         rsfast.generate(m, [[1]], 1, max_new_tokens=2, draft_model=NoCache(m))
     with pytest.raises(TypeError, match="model must be a torch.nn.Module"):

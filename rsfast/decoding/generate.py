@@ -213,6 +213,7 @@ def generate(
     seeds: Sequence[int] | None = None,
     draft_model: nn.Module | None = None,
     num_draft_tokens: int = 4,
+    draft_sampling: str = "sample",
     batch_size: int = 256,
     padding: str = "left",
     progress: bool = False,
@@ -249,6 +250,9 @@ def generate(
             ``num_draft_tokens`` draft tokens per target forward (see :mod:`rsfast.decoding.speculative`);
             the output law is the plain law of ``model``.
         num_draft_tokens: draft tokens per target forward, in [1, 64].
+        draft_sampling: ``"sample"`` (drafts drawn from the draft's filtered law q, passed to the
+            verification) or ``"greedy"`` (the draft's argmax, q one-hot: two kernel calls fewer per
+            draft token, fewer acceptances where the target is uncertain). Exact either way.
         batch_size: most rows (prompts x n) decoded together.
         padding: ``"left"`` (prompts of different lengths share batches, left-padded with an attention
             mask) or ``"none"`` (a batch holds prompts of one length: no padding ever).
@@ -291,6 +295,8 @@ def generate(
     if draft_model is not None:
         draft_call = ModelCall(draft_model, "draft_model")
         num_draft_tokens = check_positive_int(num_draft_tokens, "num_draft_tokens")
+        if draft_sampling not in ("sample", "greedy"):
+            raise ValueError(f"draft_sampling must be 'sample' or 'greedy', got {draft_sampling!r}")
         if num_draft_tokens > MAX_DRAFT_TOKENS:
             raise ValueError(f"num_draft_tokens must be <= {MAX_DRAFT_TOKENS}, got {num_draft_tokens}")
         for c in (call, draft_call):
@@ -329,7 +335,14 @@ def generate(
                 from .speculative import speculative_batch
 
                 out, lp, ln, f, counts = speculative_batch(
-                    call, draft_call, group, row_seeds, args, num_draft_tokens, bar
+                    call,
+                    draft_call,
+                    group,
+                    row_seeds,
+                    args,
+                    num_draft_tokens,
+                    bar,
+                    greedy_draft=draft_sampling == "greedy",
                 )
                 stats = [x + y for x, y in zip(stats, counts)]
             forwards += f

@@ -50,6 +50,7 @@ def speculative_batch(
     a: Any,
     s: int,
     bar: Any,
+    greedy_draft: bool = False,
 ) -> tuple[Tensor, Tensor, Tensor, int, list[int]]:
     """Decode one batch speculatively; returns (tokens [R, T], logprobs [R, T], lengths [R], target
     forwards, [accepted, proposed, emitted, row-forwards]) with R = P * n."""
@@ -87,8 +88,8 @@ def speculative_batch(
         x, xv = torch.stack([carry, last], 1), torch.stack([carry_ok, torch.ones_like(carry_ok)], 1)
         for j in range(s):
             logits = draft.feed(x, xv)[:, -1]
-            if greedy:
-                d = tokens.sample(logits, temperature=0.0, seeds=draft_seeds[where], offsets=pos + j).ids
+            if greedy or greedy_draft:  # a deterministic draft: q is one-hot on it
+                d = logits.argmax(-1)
             else:
                 qj = tokens.renorm_probs(logits, input="logits", **kw)
                 if q is None:
