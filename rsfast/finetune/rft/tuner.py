@@ -1,4 +1,7 @@
-"""The :class:`RejectionSamplingFineTuner` (one round: generate, score, filter, dedupe, select, fine-tune)."""
+"""The :class:`RejectionSamplingFineTuner` (one round: generate, score, filter, dedupe, select, fine-tune).
+
+Its options are checked by :mod:`.options`; the selection step is :mod:`.selection`, the SFT step
+:mod:`.sft`; this module runs the rounds."""
 
 from __future__ import annotations
 
@@ -448,6 +451,7 @@ class RejectionSamplingFineTuner:
     def _records(
         self, accepted: list[tuple[_Group, int, list[int], float]], pairs: list[tuple[_Group, int, int]]
     ) -> tuple[list[dict], list[dict]]:
+        """The round's accepted examples and DPO pairs as records (see :mod:`.selection`)."""
         return _records(accepted, pairs, self._round, self.decode)
 
     # -------------------------------------------------------------------------------------- fine-tune
