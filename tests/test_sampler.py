@@ -387,3 +387,23 @@ def test_progress_bar(capsys):
     assert res.samples.shape == (3000, 1)
     err = capsys.readouterr().err
     assert "3000" in err or "3.00k" in err
+
+
+def test_sampler_package_keeps_the_names_of_the_former_module():
+    """rsfast.sampler became a package of small modules; every name the single module defined is still
+    importable from it, and the public ones are rsfast's own."""
+    from rsfast import sampler
+
+    names = (
+        "sample estimate_log_M SampleResult SamplingError OverweightWarning LogTarget ProposalLike "
+        "AUTO_LOG_MARGIN AUTO_PILOT_DRAWS AUTO_ASCENT_STARTS AUTO_ASCENT_STEPS DEFAULT_MIN_PROPOSALS "
+        "DEFAULT_PROPOSALS_PER_SAMPLE MAX_ROUNDS _CPU_ROUND_BYTES _CPU_ROUND_ROWS _CUDA_ROUND_ROWS "
+        "_MIN_ROUND_ROWS _OVERSHOOT _Source _KernelSource _TorchSource _ModuleSource draw_module "
+        "module_device _module_device _make_source _distribution_device _log_p _ratio_dtype _auto_log_M "
+        "_ascend _check_args _round_rows _Progress _budget _warn_overweight _fused_applies _sample_fused"
+    ).split()
+    assert [n for n in names if not hasattr(sampler, n)] == []
+    public = ["sample", "estimate_log_M", "SampleResult", "SamplingError", "OverweightWarning"]
+    assert sampler.__all__ == public
+    for name in sampler.__all__:
+        assert getattr(sampler, name) is getattr(rsfast, name)

@@ -1,4 +1,4 @@
-"""torch.distributed helpers: rank and world size, all-gather of Python objects."""
+"""torch.distributed helpers: rank and world size, all-gather of Python objects, sums over the ranks."""
 
 from __future__ import annotations
 
@@ -21,3 +21,15 @@ def _all_gather_objects(obj: Any, world: int) -> list[Any]:
     out: list[Any] = [None] * world
     torch.distributed.all_gather_object(out, obj)
     return out
+
+
+def _all_sum(ints: list[int], floats: list[float] | None, world: int) -> list:
+    """Sum integer (exactly, int64) and float (float64) lists over the ranks: ints then floats."""
+    floats = floats or []
+    if world == 1:
+        return list(ints) + list(floats)
+    ti = torch.tensor(ints, dtype=torch.int64)
+    tf = torch.tensor(floats if floats else [0.0], dtype=torch.float64)
+    torch.distributed.all_reduce(ti)
+    torch.distributed.all_reduce(tf)
+    return [int(v) for v in ti.tolist()] + (tf.tolist() if floats else [])

@@ -1,4 +1,7 @@
-"""The :class:`RejectionSamplingFineTuner` (one round: generate, score, filter, dedupe, select, fine-tune)."""
+"""The :class:`RejectionSamplingFineTuner` (one round: generate, score, filter, dedupe, select, fine-tune).
+
+Its options are checked by :mod:`.options`; the selection step is :mod:`.selection`, the SFT step
+:mod:`.sft`; this module runs the rounds."""
 
 from __future__ import annotations
 
@@ -6,7 +9,6 @@ import copy
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -15,33 +17,12 @@ from torch import Tensor, nn
 from ... import select as _select
 from ..._random import check_generator, draw_seed
 from ...decoding.generate import generate
-from .common import (
-    _MAX_REFILLS,
-    SELECTION_RULES,
-    GenerateFn,
-    RewardFn,
-    Tokens,
-    _as_tokens,
-    _check_float,
-    _check_positive_int,
-    _check_prompts,
-    _mix64,
-    token_hash,
-)
-from .distributed import _all_gather_objects, _dist_info
-from .loss import completion_loss
+from .common import GenerateFn, RewardFn, Tokens, _as_tokens, _check_positive_int, _check_prompts, _mix64
+from .distributed import _all_gather_objects, _all_sum, _dist_info
+from .options import SelectionOptions, TrainingOptions, check_options
+from .selection import _Group, _records, _select_candidates
+from .sft import _finetune
 from .stats import RoundStats, _pass_at_k, write_jsonl
-
-
-@dataclass
-class _Group:
-    """One prompt's candidates in a round (local to the rank that generated them)."""
-
-    index: int  # global index of the prompt in the round (pass order, then position)
-    prompt: list[int]
-    reference: Any
-    completions: list[list[int]]
-    rewards: list[float]
 
 
 class RejectionSamplingFineTuner:
@@ -154,95 +135,42 @@ class RejectionSamplingFineTuner:
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         if not callable(reward_fn):
             raise TypeError(f"reward_fn must be callable, got {type(reward_fn).__name__}")
-        if not isinstance(selection, str):
-            raise TypeError(f"selection must be a str, got {type(selection).__name__}")
-        if selection not in SELECTION_RULES:
-            raise ValueError(f"selection must be one of {SELECTION_RULES}, got {selection!r}")
+        options = check_options(
+            selection=selection,
+            samples_per_prompt=samples_per_prompt,
+            k=k,
+            beta=beta,
+            min_reward=min_reward,
+            fraction=fraction,
+            max_per_prompt=max_per_prompt,
+            pass_threshold=pass_threshold,
+            dedupe=dedupe,
+            dedupe_key=dedupe_key,
+            restart_from_base=restart_from_base,
+            filter_groups=filter_groups,
+            max_refills=max_refills,
+            generate_fn=generate_fn,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            eos_token_id=eos_token_id,
+            generation_batch_size=generation_batch_size,
+            generate_kwargs=generate_kwargs,
+            pad_token_id=pad_token_id,
+            lr=lr,
+            sft_epochs=sft_epochs,
+            batch_size=batch_size,
+            max_grad_norm=max_grad_norm,
+            base_data=base_data,
+            keep_records=keep_records,
+            pairs_per_prompt=pairs_per_prompt,
+            decode=decode,
+        )
         self.reward_fn = reward_fn
-        self.selection = selection
-        self.samples_per_prompt = _check_positive_int(samples_per_prompt, "samples_per_prompt")
-        self.k = _check_positive_int(k, "k")
-        if selection in ("best_of_n", "rso") and self.k > self.samples_per_prompt:
-            raise ValueError(f"k must be <= samples_per_prompt = {self.samples_per_prompt}, got {self.k}")
-        self.beta = _check_float(beta, "beta")
-        if self.beta <= 0:
-            raise ValueError(f"beta must be > 0, got {self.beta}")
-        if selection == "threshold" and min_reward is None:
-            raise ValueError("min_reward is required with selection='threshold'")
-        self.min_reward = None if min_reward is None else _check_float(min_reward, "min_reward")
-        if selection == "top_fraction" and fraction is None:
-            raise ValueError("fraction is required with selection='top_fraction'")
-        self.fraction = None if fraction is None else _check_float(fraction, "fraction")
-        if self.fraction is not None and not 0.0 < self.fraction <= 1.0:
-            raise ValueError(f"fraction must be in (0, 1], got {self.fraction}")
-        self.max_per_prompt = (
-            None if max_per_prompt is None else _check_positive_int(max_per_prompt, "max_per_prompt")
-        )
-        self.pass_threshold = _check_float(pass_threshold, "pass_threshold")
-        if not isinstance(dedupe, bool):
-            raise TypeError(f"dedupe must be a bool, got {type(dedupe).__name__}")
-        self.dedupe = dedupe
-        if dedupe_key is not None and not callable(dedupe_key):
-            raise TypeError(f"dedupe_key must be callable or None, got {type(dedupe_key).__name__}")
-        self.dedupe_key = dedupe_key or token_hash
-        self.restart_from_base = bool(restart_from_base)
-        self.filter_groups = bool(filter_groups)
-        self.max_refills = _check_positive_int(max_refills, "max_refills", minimum=0)
-        if self.max_refills > _MAX_REFILLS:
-            raise ValueError(f"max_refills must be <= {_MAX_REFILLS}, got {self.max_refills}")
-        if generate_fn is not None and not callable(generate_fn):
-            raise TypeError(f"generate_fn must be callable or None, got {type(generate_fn).__name__}")
-        self.generate_fn = generate_fn
-        if generate_kwargs is not None and not isinstance(generate_kwargs, dict):
-            raise TypeError(f"generate_kwargs must be a dict or None, got {type(generate_kwargs).__name__}")
-        reserved = {
-            "model",
-            "prompts",
-            "n",
-            "max_new_tokens",
-            "temperature",
-            "top_k",
-            "eos_token_id",
-            "seeds",
-            "generator",
-            "batch_size",
-        }
-        clash = sorted(reserved & set(generate_kwargs or {}))
-        if clash:
-            raise ValueError(f"generate_kwargs must not set {clash}: they are the tuner's own arguments")
-        self.generate_kwargs = dict(generate_kwargs or {})
-        self.max_new_tokens = _check_positive_int(max_new_tokens, "max_new_tokens")
-        self.temperature = _check_float(temperature, "temperature")
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        self.top_k = None if top_k is None else _check_positive_int(top_k, "top_k")
-        self.eos_token_id = (
-            None if eos_token_id is None else _check_positive_int(eos_token_id, "eos_token_id", minimum=0)
-        )
-        self.generation_batch_size = _check_positive_int(generation_batch_size, "generation_batch_size")
-        if pad_token_id is None:
-            pad_token_id = self.eos_token_id if self.eos_token_id is not None else 0
-        self.pad_token_id = _check_positive_int(pad_token_id, "pad_token_id", minimum=0)
-        self.lr = _check_float(lr, "lr")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        self.sft_epochs = _check_positive_int(sft_epochs, "sft_epochs", minimum=0)
-        self.batch_size = _check_positive_int(batch_size, "batch_size")
-        self.max_grad_norm = None if max_grad_norm is None else _check_float(max_grad_norm, "max_grad_norm")
-        if self.max_grad_norm is not None and self.max_grad_norm <= 0:
-            raise ValueError(f"max_grad_norm must be > 0 or None, got {self.max_grad_norm}")
-        self.base_data: list[tuple[list[int], list[int]]] = []
-        for i, pair in enumerate(base_data or []):
-            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-                raise TypeError(f"base_data[{i}] must be a (prompt, completion) pair")
-            self.base_data.append(
-                (_as_tokens(pair[0], f"base_data[{i}][0]"), _as_tokens(pair[1], f"base_data[{i}][1]"))
-            )
-        self.keep_records = bool(keep_records)
-        self.pairs_per_prompt = _check_positive_int(pairs_per_prompt, "pairs_per_prompt", minimum=0)
-        if decode is not None and not callable(decode):
-            raise TypeError(f"decode must be callable or None, got {type(decode).__name__}")
-        self.decode = decode
+        # Every checked option is an attribute of its own name (self.selection, self.k, self.lr, ...);
+        # the round's steps read them back from there (SelectionOptions.of(self), ...).
+        for group in options:
+            vars(self).update(group.attributes())
         check_generator(generator, torch.device("cpu"))
         self.generator = generator
         self.progress = bool(progress)
@@ -511,135 +439,20 @@ class RejectionSamplingFineTuner:
 
     def _all_sum(self, ints: list[int], floats: list[float] | None = None) -> list:
         """Sum integer (exactly, int64) and float (float64) lists over the ranks."""
-        floats = floats or []
-        if self.world_size == 1:
-            return list(ints) + list(floats)
-        ti = torch.tensor(ints, dtype=torch.int64)
-        tf = torch.tensor(floats if floats else [0.0], dtype=torch.float64)
-        torch.distributed.all_reduce(ti)
-        torch.distributed.all_reduce(tf)
-        return [int(v) for v in ti.tolist()] + (tf.tolist() if floats else [])
+        return _all_sum(ints, floats, self.world_size)
 
     def _select(
         self, groups: list[_Group], round_seed: int
     ) -> tuple[list[tuple[_Group, int, list[int], float]], int, list[tuple[_Group, int, int]]]:
-        """Dedupe and select; return (accepted (group, sample index, completion, reward), duplicates
-        removed, DPO pairs (group, chosen index, rejected index))."""
-        n = self.samples_per_prompt
-        if not groups and self.selection != "top_fraction":
-            return [], 0, []
-        rewards = torch.tensor([g.rewards for g in groups], dtype=torch.float64).reshape(len(groups), n)
-        if self.dedupe and groups:
-            keys = torch.tensor(
-                [self.dedupe_key(c) for g in groups for c in g.completions], dtype=torch.int64
-            )
-            owner = torch.arange(len(groups), dtype=torch.int64).repeat_interleave(n)
-            keep = _select.dedupe(keys, owner)
-        else:
-            keep = torch.ones(len(groups) * n, dtype=torch.bool)
-        duplicates = int((~keep).sum())
-        flat = rewards.reshape(-1)[keep]
-        sample_of = torch.arange(n).repeat(len(groups))[keep]  # within-group index of each survivor
-        counts = keep.view(len(groups), n).sum(dim=1) if groups else torch.zeros(0, dtype=torch.int64)
-        offsets = torch.zeros(len(groups) + 1, dtype=torch.int64)
-        offsets[1:] = counts.cumsum(0)
-
-        chosen: list[tuple[int, int]] = []  # (group position, survivor flat index)
-        if self.selection in ("verifier", "threshold"):
-            bar = self.pass_threshold if self.selection == "verifier" else self.min_reward
-            idx, cnt = _select.threshold(flat, bar, max_per_group=self.max_per_prompt, offsets=offsets)
-            owner_of = torch.repeat_interleave(torch.arange(len(groups)), cnt)
-            chosen = list(zip(owner_of.tolist(), idx.tolist()))
-        elif self.selection in ("best_of_n", "rso"):
-            if self.selection == "best_of_n":
-                picks = _select.best_of_n(flat, self.k, offsets=offsets)
-            else:
-                g = torch.Generator().manual_seed(_mix64(round_seed, 0x5250, self.rank))
-                picks = _select.rso(flat, self.k, self.beta, offsets=offsets, generator=g)
-            for gi, row in enumerate(picks.tolist()):
-                chosen.extend((gi, int(offsets[gi]) + j) for j in row if j >= 0)
-        else:  # top_fraction: a global rule, over all ranks' candidates
-            chosen = self._top_fraction(groups, flat, offsets)
-
-        accepted = []
-        chosen_set: dict[int, set[int]] = {}
-        for gi, fi in chosen:
-            g = groups[gi]
-            j = int(sample_of[fi])
-            accepted.append((g, j, g.completions[j], g.rewards[j]))
-            chosen_set.setdefault(gi, set()).add(j)
-
-        pairs: list[tuple[_Group, int, int]] = []
-        if self.pairs_per_prompt:
-            for gi, g in enumerate(groups):
-                picked = chosen_set.get(gi)
-                if not picked:
-                    continue
-                lo, hi = int(offsets[gi]), int(offsets[gi + 1])
-                survivors = [int(sample_of[f]) for f in range(lo, hi)]
-                best = sorted(picked, key=lambda j: (-g.rewards[j], j))
-                worst = sorted((j for j in survivors if j not in picked), key=lambda j: (g.rewards[j], j))
-                for c, r in zip(best[: self.pairs_per_prompt], worst):
-                    if g.rewards[r] < g.rewards[c]:
-                        pairs.append((g, c, r))
-        return accepted, duplicates, pairs
-
-    def _top_fraction(self, groups: list[_Group], flat: Tensor, offsets: Tensor) -> list[tuple[int, int]]:
-        counts = (offsets[1:] - offsets[:-1]).tolist()
-        owners = [g.index for g in groups]
-        parts = _all_gather_objects((owners, counts, flat.tolist()), self.world_size)
-        # Lay all ranks' candidates out in global prompt order, as one process would.
-        entries = []
-        for rank, (owner_list, count_list, values) in enumerate(parts):
-            pos = 0
-            for gi, (owner, c) in enumerate(zip(owner_list, count_list)):
-                for j in range(c):
-                    entries.append((owner, j, rank, gi, pos + j, values[pos + j]))
-                pos += c
-        entries.sort(key=lambda e: (e[0], e[1]))
-        if not entries:
-            return []
-        picked = _select.top_fraction(
-            torch.tensor([e[5] for e in entries], dtype=torch.float64), self.fraction
-        )
-        return [(entries[i][3], entries[i][4]) for i in picked.tolist() if entries[i][2] == self.rank]
+        """Dedupe and select (see :mod:`.selection`)."""
+        opts = SelectionOptions.of(self)
+        return _select_candidates(groups, round_seed, opts, self.pairs_per_prompt, self.rank, self.world_size)
 
     def _records(
         self, accepted: list[tuple[_Group, int, list[int], float]], pairs: list[tuple[_Group, int, int]]
     ) -> tuple[list[dict], list[dict]]:
-        recs = []
-        for g, j, comp, r in accepted:
-            rec = {
-                "round": self._round,
-                "prompt_index": g.index,
-                "sample_index": j,
-                "prompt": g.prompt,
-                "completion": comp,
-                "reward": r,
-            }
-            if g.reference is not None:
-                rec["reference"] = g.reference
-            if self.decode is not None:
-                rec["prompt_text"] = self.decode(g.prompt)
-                rec["completion_text"] = self.decode(comp)
-            recs.append(rec)
-        prs = []
-        for g, c, r in pairs:
-            rec = {
-                "round": self._round,
-                "prompt_index": g.index,
-                "prompt": g.prompt,
-                "chosen": g.completions[c],
-                "rejected": g.completions[r],
-                "chosen_reward": g.rewards[c],
-                "rejected_reward": g.rewards[r],
-            }
-            if self.decode is not None:
-                rec["prompt_text"] = self.decode(g.prompt)
-                rec["chosen_text"] = self.decode(g.completions[c])
-                rec["rejected_text"] = self.decode(g.completions[r])
-            prs.append(rec)
-        return recs, prs
+        """The round's accepted examples and DPO pairs as records (see :mod:`.selection`)."""
+        return _records(accepted, pairs, self._round, self.decode)
 
     # -------------------------------------------------------------------------------------- fine-tune
 
@@ -655,50 +468,13 @@ class RejectionSamplingFineTuner:
             self.optimizer.load_state_dict(copy.deepcopy(self._base_optimizer_state))
 
     def _finetune(self, data: list[tuple[list[int], list[int]]], round_seed: int) -> tuple[float, int, int]:
-        """SFT on (prompt, completion) pairs, identical on every rank: each global minibatch is split
-        across the ranks and the summed loss normalised by its global token count (DDP averages the
-        gradients, hence the world_size factor). Returns (mean loss per token, steps, tokens)."""
+        """SFT on (prompt, completion) pairs (see :mod:`.sft`), from the base weights with
+        ``restart_from_base``. Returns (mean loss per token, steps, tokens)."""
         if self.restart_from_base:
             self.restore_base()
-        data = [d for d in data if d[1]]  # empty completions have nothing to learn
-        if not data or self.sft_epochs == 0:
-            return float("nan"), 0, 0
-        g = torch.Generator().manual_seed(_mix64(round_seed, 0x5346))
-        was_training = self.module.training
-        self.train_model.train()
-        loss_sum = 0.0
-        token_sum = 0
-        steps = 0
-        try:
-            for _ in range(self.sft_epochs):
-                order = torch.randperm(len(data), generator=g).tolist()
-                for start in range(0, len(order), self.batch_size):
-                    batch = [data[i] for i in order[start : start + self.batch_size]]
-                    global_tokens = sum(len(c) for _, c in batch)
-                    mine = batch[self.rank :: self.world_size]
-                    weight = 1.0
-                    if not mine:  # this rank still takes part in DDP's gradient all-reduce
-                        mine, weight = batch[:1], 0.0
-                    total, _ = completion_loss(
-                        self.train_model,
-                        [p for p, _ in mine],
-                        [c for _, c in mine],
-                        pad_token_id=self.pad_token_id,
-                        reduction="sum",
-                    )
-                    loss = total * (weight * self.world_size / global_tokens)
-                    self.optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if self.max_grad_norm is not None:
-                        torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.max_grad_norm)
-                    self.optimizer.step()
-                    loss_sum += float(total.detach()) * weight
-                    token_sum += global_tokens
-                    steps += 1
-        finally:
-            self.module.train(was_training)
-        loss_sum = self._all_sum([], [loss_sum])[0] if self.world_size > 1 else loss_sum
-        return loss_sum / token_sum, steps, token_sum
+        opts = TrainingOptions.of(self)
+        args = (data, round_seed, opts, self.rank, self.world_size)
+        return _finetune(self.train_model, self.module, self.optimizer, *args)
 
     # --------------------------------------------------------------------------------------------- fit
 
