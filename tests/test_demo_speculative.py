@@ -52,6 +52,7 @@ def test_law_test_has_power():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # trains two models: about a minute on an idle 2-core machine
 def test_default_demo_meets_its_law_and_acceptance_bars():
     # Speed is a benchmark claim (recorded in benchmarks/RESULTS.md), not asserted here.
     res = run_demo(SpecConfig())

@@ -122,6 +122,11 @@ def _attention_bias(
 ) -> Tensor:
     """Additive bias [B, 1, T, C + T]: query i (at cache index c + i) sees key j <= c + i that the mask
     keeps, and always itself, so that a padding query never has an empty softmax (its output is unused)."""
+    if t == 1 and attention_mask is not None:  # one new token: it sees every kept key and itself
+        allowed = attention_mask.bool().clone()
+        allowed[:, -1] = True
+        zero = torch.zeros((), dtype=dtype, device=device)
+        return torch.where(allowed, zero, float("-inf")).view(b, 1, 1, c + 1)
     keys = torch.arange(c + t, device=device)
     queries = torch.arange(c, c + t, device=device)
     allowed = keys.unsqueeze(0) <= queries.unsqueeze(1)  # [T, C + T]
