@@ -15,7 +15,8 @@ from .. import tokens
 from .._checks import SamplingError
 from .._random import check_generator, draw_seed
 from .args import Tokens, as_tokens, check_positive_int, mix64
-from .model_io import ModelCall, Stream
+from .model_io import ModelCall, Stream, left_pad
+from .speculative import speculative_batch
 
 __all__ = ["Generation", "generate"]
 
@@ -118,18 +119,6 @@ def _batches(lengths: list[int], n: int, batch_size: int, padding: str) -> list[
     return out
 
 
-def _left_pad(prompts: list[list[int]], pad: int, device: torch.device) -> tuple[Tensor, Tensor]:
-    """``ids`` [B, L] left-padded with ``pad`` and ``valid`` [B, L] bool."""
-    width = max(len(p) for p in prompts)
-    ids = torch.full((len(prompts), width), pad, dtype=torch.int64)
-    valid = torch.zeros((len(prompts), width), dtype=torch.bool)
-    for r, p in enumerate(prompts):
-        if p:
-            ids[r, width - len(p) :] = torch.tensor(p, dtype=torch.int64)
-            valid[r, width - len(p) :] = True
-    return ids.to(device), valid.to(device)
-
-
 def _progress(total: int, enabled: bool) -> Any:
     if not enabled:
         return None
@@ -145,7 +134,7 @@ def _plain_batch(
 ) -> tuple[Tensor, Tensor, Tensor, int]:
     """Decode one batch; returns (tokens [R, T], logprobs [R, T], lengths [R], forwards) with R = P * n."""
     dev = call.device
-    ids, valid = _left_pad(prompts, a.pad, dev)
+    ids, valid = left_pad(prompts, a.pad, dev)
     stream = Stream(call)
     logits = stream.feed(ids, valid)[:, -1]
     stream.repeat(a.n)
@@ -170,8 +159,9 @@ def _plain_batch(
         lps[where[alive], t] = s.logprobs[alive]
         if bar is not None:
             bar.update(int(alive.sum()))
+        s_ids = s.ids
         if a.eos is not None:
-            stop = alive & torch.isin(s.ids, a.eos)
+            stop = alive & torch.isin(s_ids, a.eos)
             if bool(stop.any()):
                 lengths[where[stop]] = t + 1
                 alive &= ~stop
@@ -181,17 +171,11 @@ def _plain_batch(
                 if 4 * dead >= alive.shape[0]:  # drop finished rows once they are a quarter of the batch
                     keep = alive.nonzero().squeeze(1)
                     stream.select(keep)
-                    where, alive, s_ids = where[keep], alive[keep], s.ids[keep]
+                    where, alive, s_ids = where[keep], alive[keep], s_ids[keep]
                     dead = 0
-                else:
-                    s_ids = s.ids
-            else:
-                s_ids = s.ids
-        else:
-            s_ids = s.ids
         if t + 1 == a.max_new_tokens:
             break
-        logits = stream.feed(s_ids.unsqueeze(1), torch.ones_like(s_ids, dtype=torch.bool).unsqueeze(1))[:, -1]
+        logits = stream.feed(s_ids.unsqueeze(1))[:, -1]
         forwards += 1
     return out, lps, lengths, forwards
 
@@ -332,8 +316,6 @@ def generate(
             if draft_call is None:
                 out, lp, ln, f = _plain_batch(call, group, row_seeds, args, bar)
             else:
-                from .speculative import speculative_batch
-
                 out, lp, ln, f, counts = speculative_batch(
                     call,
                     draft_call,

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from .args import logits_of
 
-__all__ = ["ModelCall", "Stream", "context_length"]
+__all__ = ["ModelCall", "Stream", "context_length", "left_pad"]
 
 _warned_no_cache: set[str] = set()
 
@@ -166,17 +166,23 @@ class Stream:
         self.next_pos = self.next_pos - (k - keep.clamp(max=k))
         self.dense = self.dense and bool(counted.all())
 
-    def feed(self, ids: Tensor, valid: Tensor, keep: int = 1) -> Tensor:
-        """Append ``ids`` [B, t] (``valid`` [B, t] bool: which of them count); return the logits of the
-        last ``keep`` positions [B, keep, V]."""
+    def feed(self, ids: Tensor, valid: Tensor | None = None, keep: int = 1) -> Tensor:
+        """Append ``ids`` [B, t] (``valid`` [B, t] bool: which of them count; None: all, with no host read);
+        return the logits of the last ``keep`` positions [B, keep, V]."""
         if self.mask is None:
             self.start(ids.shape[0], ids.device)
         assert self.mask is not None and self.next_pos is not None
-        pos = self.next_pos.unsqueeze(1) + valid.long().cumsum(1) - valid.long()
-        self.next_pos = self.next_pos + valid.long().sum(1)
+        if valid is None:
+            steps = torch.arange(ids.shape[1], device=ids.device)
+            pos = self.next_pos.unsqueeze(1) + steps
+            self.next_pos = self.next_pos + ids.shape[1]
+            valid = torch.ones(ids.shape, dtype=torch.bool, device=ids.device)
+        else:
+            pos = self.next_pos.unsqueeze(1) + valid.long().cumsum(1) - valid.long()
+            self.next_pos = self.next_pos + valid.long().sum(1)
+            # While every position counts the model's own positions are right and a mask would only cost.
+            self.dense = self.dense and bool(valid.all())
         self.mask = torch.cat([self.mask, valid], dim=1)
-        # While every position counts the model's own positions are right and a mask would only cost.
-        self.dense = self.dense and bool(valid.all())
         if self.call.cached:
             if self.dense:
                 logits, self.cache = self.call(ids, None, None, self.cache, keep)
@@ -203,3 +209,15 @@ class Stream:
         self.next_pos = self.next_pos.repeat_interleave(n, dim=0)
         self.ids = None if self.ids is None else self.ids.repeat_interleave(n, dim=0)
         self.cache = _map_rows(self.cache, None, n)
+
+
+def left_pad(prompts: list[list[int]], pad: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """``ids`` [B, L] left-padded with ``pad`` and ``valid`` [B, L] bool (L: the longest prompt)."""
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad, dtype=torch.int64)
+    valid = torch.zeros((len(prompts), width), dtype=torch.bool)
+    for r, p in enumerate(prompts):
+        if p:
+            ids[r, width - len(p) :] = torch.tensor(p, dtype=torch.int64)
+            valid[r, width - len(p) :] = True
+    return ids.to(device), valid.to(device)

@@ -29,7 +29,7 @@ from torch import Tensor
 from .. import tokens
 from .._checks import SamplingError
 from .args import mix64
-from .model_io import ModelCall, Stream
+from .model_io import ModelCall, Stream, left_pad
 
 __all__ = ["speculative_batch"]
 
@@ -54,13 +54,11 @@ def speculative_batch(
 ) -> tuple[Tensor, Tensor, Tensor, int, list[int]]:
     """Decode one batch speculatively; returns (tokens [R, T], logprobs [R, T], lengths [R], target
     forwards, [accepted, proposed, emitted, row-forwards]) with R = P * n."""
-    from .generate import _left_pad
-
     dev = call.device
     greedy = a.temperature == 0
     kw = a.sample_kw()
     target, draft = Stream(call), Stream(draft_call)
-    head, valid = _left_pad([p[:-1] for p in prompts], a.pad, dev)
+    head, valid = left_pad([p[:-1] for p in prompts], a.pad, dev)
     for stream in (target, draft):
         stream.start(len(prompts), dev)
         if head.shape[1] > 0:
@@ -97,10 +95,10 @@ def speculative_batch(
                 q[:, j] = qj
                 d = tokens.sample(qj, input="probs", seeds=draft_seeds[where], offsets=pos + j).ids
             drafts[:, j] = d
-            x, xv = d.unsqueeze(1), torch.ones((b, 1), dtype=torch.bool, device=dev)
+            x, xv = d.unsqueeze(1), None
         tl = target.feed(
             torch.cat([last.unsqueeze(1), drafts], 1),
-            torch.ones((b, s + 1), dtype=torch.bool, device=dev),
+            None,
             keep=s + 1,
         )
         forwards += 1
