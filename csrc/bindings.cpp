@@ -12,12 +12,12 @@
 #include <vector>
 
 #include "rsfast/drivers.h"
-#include "rsfast/tokens.h"
-#include "rsfast/fused.h"
-#include "rsfast/perturb.h"
+#include "ops/tokens/core.h"
+#include "ops/fused_sample/core.h"
+#include "ops/perturb/core.h"
 #include "rsfast/philox.h"
-#include "rsfast/slot_laws.h"
-#include "rsfast/select.h"
+#include "ops/slot_sample/laws.h"
+#include "ops/select/core.h"
 
 #ifndef RSFAST_VERSION
 #define RSFAST_VERSION "dev"

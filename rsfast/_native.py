@@ -169,7 +169,7 @@ def accept_compact_into(
 
 # ---------------------------------------------------------------- perturb
 
-#: Storage dtype codes of the perturb kernel (PerturbDType in csrc/include/rsfast/perturb.h).
+#: Storage dtype codes of the perturb kernel (PerturbDType in csrc/ops/perturb/core.h).
 PERTURB_DTYPE_CODES = _dtypes("perturb_dtype")
 
 
@@ -231,7 +231,7 @@ def accept_compact_rows_gather(
     )  # fmt: skip
 
 
-#: Slots of the int64 statistics vector of fused_sample (FusedSlot in csrc/include/rsfast/fused.h).
+#: Slots of the int64 statistics vector of fused_sample (FusedSlot in csrc/ops/fused_sample/core.h).
 FUSED_COUNT_SLOTS = _slots("fused_slot")
 
 
@@ -265,7 +265,7 @@ def fused_sample_into(
 
 # ---------------------------------------------------------------- slot mode
 
-#: Law codes of the slot kernels (SlotLaw in csrc/include/rsfast/slot.h).
+#: Law codes of the slot kernels (SlotLaw in csrc/ops/slot_sample/core.h).
 SLOT_LAW_CODES = CODES["slot_law"]
 
 

@@ -144,7 +144,8 @@ class TruncatedNormal(SlotDistribution):
     """The normal law N(loc, scale²) restricted to [low, high] (either end may be infinite).
 
     Sampling is exact for any interval, far tails included: a proposal per interval (normal,
-    uniform, or Robert's translated exponential in tails; see ``laws_truncnorm.h``). ``rsample``
+    uniform, or Robert's translated exponential in tails; see
+    ``csrc/ops/slot_sample/laws/truncated_normal.h``). ``rsample``
     gives implicit reparameterisation gradients with respect to all four parameters; ``cdf``,
     ``icdf``, ``entropy``, ``mean``, ``variance`` and ``mode`` are computed in float64, stable in the
     tails (``icdf`` works in the tail's survival function; far beyond 37 standard deviations the

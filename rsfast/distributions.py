@@ -20,7 +20,7 @@ Parameters in float16/bfloat16 are sampled in float32 and rounded once to their 
 
 Adding a law: derive from :class:`SlotDistribution` (before a torch class, if there is one), set
 ``law`` (a name registered with :func:`rsfast.ops.register_slot_law`) and ``param_names`` (kernel
-order); see "How to add a law" in ``csrc/include/rsfast/slot.h``.
+order); see "How to add a law" in ``csrc/ops/slot_sample/core.h``.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class VonMises(SlotDistribution, torch.distributions.VonMises):
     [-pi, pi). A :class:`torch.distributions.VonMises`.
 
     Sampling: Best & Fisher (1979), rewritten without cancellation so that it is stable for any
-    concentration (1e-3 to 1e4 and far beyond; see ``laws_vonmises.h``). ``mean`` is ``loc``,
+    concentration (1e-3 to 1e4 and far beyond; see ``slot_sample/laws/von_mises.h``). ``mean`` is ``loc``,
     ``variance`` the circular variance 1 - I1(k)/I0(k); ``log_prob`` is written without
     cancellation for large k; ``entropy`` (which torch lacks) is
     log(2 pi I0(k)) - k I1(k)/I0(k).
@@ -207,7 +207,7 @@ class Poisson(SlotDistribution, torch.distributions.Poisson):
     :class:`torch.distributions.Poisson` (an exponential family).
 
     Sampling is exact: Hörmann's transformed rejection with squeeze (PTRS) for rate >= 10,
-    inversion by sequential search below, all in float64 arithmetic (see ``laws_discrete.h``).
+    inversion by sequential search below, all in float64 arithmetic (see ``slot_sample/laws/discrete.h``).
     Samples are counts stored in the rate's floating dtype, like torch (float32 rounds counts
     above 2**24). Exact while the counts fit the float64 integer grid (rate below ~2**52).
 
@@ -254,7 +254,7 @@ class Binomial(SlotDistribution, torch.distributions.Binomial):
     keeps them, so ``log_prob`` and its gradients stay finite at extreme logits.
 
     Sampling is exact: Hörmann's BTRS for n min(p, 1 - p) >= 10, inversion by sequential search
-    below, with n - Binomial(n, 1 - p) for p > 1/2; float64 arithmetic (see ``laws_discrete.h``).
+    below, with n - Binomial(n, 1 - p) for p > 1/2; float64 arithmetic (see ``slot_sample/laws/discrete.h``).
     Samples are counts in the parameters' floating dtype.
 
     Args:

@@ -1,5 +1,5 @@
 """rsfast.distributions.Poisson and Binomial (slot laws "poisson" and "binomial",
-csrc/include/rsfast/laws_discrete.h): chi-square goodness of fit against scipy's pmf in every
+csrc/ops/slot_sample/laws/discrete.h): chi-square goodness of fit against scipy's pmf in every
 regime of the samplers (inversion, PTRS / BTRS, the p > 1/2 mirror, degenerate parameters),
 batched parameters, agreement with the torch twin, determinism in the seed and across thread
 counts, moments and log_prob against torch.distributions, invalid parameters, and a negative

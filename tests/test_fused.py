@@ -291,7 +291,7 @@ def test_matches_reference(kind, dtype, d):
 
 
 def test_layout_words_and_blocks():
-    """Words per try (fused.h): component, values, accept, in 4-word blocks."""
+    """Words per try (fused_sample/core.h): component, values, accept, in 4-word blocks."""
     assert R.fused_layout("normal", 2, torch.float32) == (0, 2, 1)  # 2 normals + accept: one block
     assert R.fused_layout("mixture_normal", 2, torch.float32) == (1, 2, 1)
     assert R.fused_layout("uniform", 4, torch.float32) == (0, 4, 2)

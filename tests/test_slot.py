@@ -1,4 +1,4 @@
-"""The slot-mode kernel rsfast::slot_sample (csrc/include/rsfast/slot.h): agreement with its torch
+"""The slot-mode kernel rsfast::slot_sample (csrc/ops/slot_sample/core.h): agreement with its torch
 twin (same Philox streams: float32 bit for bit, float64 to an ulp), parameter broadcasting, thread
 count independence, the exhausted-tries bound, torch.library.opcheck, torch.compile(fullgraph=True)
 and argument checks. The laws themselves are tested against scipy in test_distributions.py."""

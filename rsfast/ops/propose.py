@@ -55,8 +55,8 @@ def check_proposal(kind: str, params: List[Tensor]) -> Tuple[int, int]:
 
 
 def derived_params(kind: str, params: List[Tensor]) -> List[Tensor]:
-    """The arrays the propose kernel reads (see ``ProposalParams`` in propose.h), computed in torch on the
-    parameters' device so that no host synchronisation is needed."""
+    """The arrays the propose kernel reads (see ``ProposalParams`` in csrc/ops/propose/core.h), computed in
+    torch on the parameters' device so that no host synchronisation is needed."""
     if kind == "normal":
         loc, scale = params
         const = -torch.log(scale).sum(0, keepdim=True) - 0.5 * loc.shape[0] * LOG_2PI

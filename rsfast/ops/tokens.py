@@ -25,7 +25,7 @@ __all__ = [
     "tokens_verify_op",
 ]
 
-# Native codes (csrc/include/rsfast/tokens.h).
+# Native codes (csrc/ops/tokens/core.h).
 X_DTYPES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2, torch.float64: 3}
 INPUTS = {"logits": 0, "probs": 1}
 ORDERS = {"hf": 0, "joint": 1}

@@ -96,7 +96,7 @@ def fast_expf(x: Tensor) -> Tensor:
 
 
 def fast_atan2_pos(y: Tensor, x: Tensor) -> Tensor:
-    """Twin of fast_atan2_pos (slot.h): atan(y / x) for float32 y, x >= 0."""
+    """Twin of fast_atan2_pos (slot_sample/core.h): atan(y / x) for float32 y, x >= 0."""
     swap = y > x
     num = torch.where(swap, x, y)
     den = torch.where(swap, y, x)

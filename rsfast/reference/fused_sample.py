@@ -29,7 +29,7 @@ def fused_target_params(logits: Tensor, loc: Tensor, scale: Tensor) -> list[Tens
 
 def fused_layout(kind: str, dim: int, dtype: torch.dtype) -> tuple[int, int, int]:
     """(component words, value words, Philox blocks) of one try of :func:`rsfast.ops.fused_sample` (see
-    csrc/include/rsfast/fused.h); the accept words follow the value words."""
+    csrc/ops/fused_sample/core.h); the accept words follow the value words."""
     w = 1 if dtype == torch.float32 else 2
     comp = w if kind == "mixture_normal" else 0
     values = w * dim if kind == "uniform" else 2 * w * ((dim + 1) // 2)

@@ -12,13 +12,13 @@ from .philox import (
 
 __all__ = ["PERTURB_TAG", "perturb_noise", "perturb_"]
 
-#: Counter word 3 of every perturb draw (kPerturbTag in csrc/include/rsfast/perturb.h): "pert".
+#: Counter word 3 of every perturb draw (kPerturbTag in csrc/ops/perturb/core.h): "pert".
 PERTURB_TAG = 0x70657274
 
 
 def perturb_noise(seed: int, index: int, numel: int, device: torch.device | str = "cpu") -> Tensor:
     """The float32 noise z [numel] that :func:`rsfast.ops.perturb_` adds (times scale) to the flat
-    elements of the tensor at position ``index`` of its list (see the layout in perturb.h):
+    elements of the tensor at position ``index`` of its list (see the layout in perturb/core.h):
     element j takes normal (j // 16) % 4 of stream 16 (j // 64) + j % 16, Philox counter
     (index, stream, PERTURB_TAG). Bit-identical to the kernels."""
     tiles = (numel + 63) // 64

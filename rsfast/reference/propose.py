@@ -19,7 +19,7 @@ _LOG_2PI = math.log(2 * math.pi)
 
 
 def derived_params(kind: str, params: list[Tensor]) -> list[Tensor]:
-    """The arrays the propose kernel reads (``ProposalParams`` in propose.h), written here again from the
+    """The arrays the propose kernel reads (``ProposalParams`` in propose/core.h), written here again from the
     kernel's definition (the oracle shares no code with :mod:`rsfast.ops`): normal (loc, scale,
     const = -sum log scale - D/2 log 2 pi), uniform (low, width, -sum log width), mixture_normal (loc,
     scale, const_k = log w_k - sum_d log scale_kd - D/2 log 2 pi, cdf of the weights with a last entry

@@ -16,7 +16,7 @@ __all__ = ["stirling_correction", "poisson_log_pmf", "u01_u32"]
 
 # ---------------------------------------------------------------- slot mode: Poisson, Binomial
 #
-# Twins of PoissonLaw / BinomialLaw (csrc/include/rsfast/laws_discrete.h), operation by operation
+# Twins of PoissonLaw / BinomialLaw (csrc/ops/slot_sample/laws/discrete.h), operation by operation
 # in float64 (the kernels compute in double for both dtypes); torch's log/exp/log1p stand in for
 # the C library's, so a decision can differ only where a comparison is within an ulp.
 
@@ -48,7 +48,7 @@ def poisson_log_pmf(k: Tensor, lam: Tensor) -> Tensor:
 
 
 def u01_u32(w: Tensor) -> Tensor:
-    """(0, 1) from one word, float64: (w + 1/2) 2^-32 (u01_u32 in laws_discrete.h)."""
+    """(0, 1) from one word, float64: (w + 1/2) 2^-32 (u01_u32 in slot_sample/laws/discrete.h)."""
     return (w.to(torch.float64) + 0.5) * 2.0**-32
 
 

@@ -20,19 +20,20 @@ from .philox import (
 
 __all__ = ["SLOT_MAX_TRIES", "SlotWords", "SLOT_TWINS", "slot_sample"]
 
-# Twins of the slot kernels (csrc/include/rsfast/slot.h): try t of element i reads Philox
+# Twins of the slot kernels (csrc/ops/slot_sample/core.h): try t of element i reads Philox
 # blocks K*t .. K*t + K - 1 of stream i. The float32 helpers below repeat the kernels'
 # branch-free float arithmetic operation by operation (fast_logf, sincos, exp, atan), so that
 # float32 twins agree with the kernels bit for bit; float64 twins use torch's log/sin/cos/atan2
 # where the kernels use the C library (agreement to an ulp, and a decision can flip only where
 # a comparison is that close).
 
-#: Bound on the tries of one element (kSlotMaxTries in slot.h).
+#: Bound on the tries of one element (kSlotMaxTries in slot_sample/core.h).
 SLOT_MAX_TRIES = 10_000
 
 
 class SlotWords:
-    """Twin of SlotWords<K> (slot.h): the words [m, 4K] of one try of m elements, and the value maps."""
+    """Twin of SlotWords<K> (slot_sample/core.h): the words [m, 4K] of one try of m elements, and the value
+    maps."""
 
     def __init__(self, seed: int, elems: Tensor, offset: int, t: int, blocks: int, dtype: torch.dtype):
         self.dtype = dtype
@@ -76,7 +77,8 @@ class SlotWords:
 
 
 def _truncated_normal_prepare(params: list[Tensor]) -> dict[str, Tensor]:
-    """Twin of TruncatedNormalLaw::prepare (laws_truncnorm.h), elementwise over [m] parameter rows."""
+    """Twin of TruncatedNormalLaw::prepare (slot_sample/laws/truncated_normal.h), elementwise over [m]
+    parameter rows."""
     loc, scale, low, high = params
     a = (low - loc) / scale
     b = (high - loc) / scale
@@ -149,7 +151,7 @@ def _exp(x: Tensor) -> Tensor:
 
 
 def _von_mises_prepare(params: list[Tensor]) -> dict[str, Tensor]:
-    """Twin of VonMisesLaw::prepare (laws_vonmises.h)."""
+    """Twin of VonMisesLaw::prepare (slot_sample/laws/von_mises.h)."""
     loc, k = params
     pi = _pi(loc.dtype)
     two_pi = 2 * pi
@@ -193,7 +195,7 @@ def _von_mises_try(q: dict[str, Tensor], w: SlotWords) -> tuple[Tensor, Tensor]:
 
 
 def _mt_prepare(a: Tensor) -> dict[str, Tensor]:
-    """Twin of mt_prepare (laws_gamma.h): Marsaglia-Tsang constants of concentration a."""
+    """Twin of mt_prepare (slot_sample/laws/gamma.h): Marsaglia-Tsang constants of concentration a."""
     boost = a < 1
     d = torch.where(boost, a + 1, a) - 1 / 3
     return dict(

@@ -1,4 +1,4 @@
-"""CUDA accept_compact_rows against the CPU kernel (csrc/cuda/compact_rows.cu vs csrc/cpu/compact_rows.cpp).
+"""CUDA accept_compact_rows against the CPU kernel (csrc/ops/accept_compact_rows: cuda.cu vs cpu.cpp).
 
 Skipped unless torch sees a CUDA device and rsfast was built with usable CUDA kernels. float32 decisions
 are bit-identical (no FMA contraction, the same fast log); float64 uses the device log, within an ulp of

@@ -1,7 +1,7 @@
-"""perturb_ on CUDA against the CPU kernel (csrc/cuda/perturb.cu vs csrc/cpu/perturb.cpp).
+"""perturb_ on CUDA against the CPU kernel (csrc/ops/perturb/cuda.cu vs csrc/ops/perturb/cpu.cpp).
 
 Skipped unless torch sees a CUDA device and rsfast's CUDA kernels are usable. Both drivers run the
-same core without FMA contraction and the 16-bit roundings are the portable ones of perturb.h, so
+same core without FMA contraction and the 16-bit roundings are the portable ones of perturb/core.h, so
 float32, float16 and bfloat16 results are bit-identical; float64 multiplies the float32 noise in
 double on both (also bit-identical: no transcendental function is evaluated in double).
 """

@@ -1,4 +1,4 @@
-"""CUDA select kernels (csrc/cuda/select.cu) against the CPU kernels: the same results, bit for bit.
+"""CUDA select kernels (csrc/ops/select/cuda.cu) against the CPU kernels: the same results, bit for bit.
 
 Skipped unless torch sees a CUDA device and rsfast was built with usable CUDA kernels. RSO runs the same
 arithmetic as the CPU in both dtypes (--fmad=false, fast_expf / select_exp, IEEE division).

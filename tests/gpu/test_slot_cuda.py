@@ -1,4 +1,4 @@
-"""The slot kernel on CUDA against the CPU driver (csrc/cuda/slot.cu vs csrc/cpu/slot.cpp), and the
+"""The slot kernel on CUDA against the CPU driver (csrc/ops/slot_sample: cuda.cu vs cpu.cpp), and the
 distributions on CUDA tensors. Skipped unless torch sees a CUDA device and rsfast's CUDA kernels
 are usable. float32 arithmetic is the same code compiled with --fmad=false: identical bits are
 expected (the GPU's sqrtf/division are correctly rounded like the CPU's); float64 uses the device

@@ -1,4 +1,4 @@
-"""CUDA rsfast.tokens against the CPU driver (csrc/cuda/tokens.cu vs csrc/cpu/tokens.cpp), bit for bit.
+"""CUDA rsfast.tokens against the CPU driver (csrc/ops/tokens: cuda.cu vs cpu.cpp), bit for bit.
 
 Skipped unless torch sees a CUDA device and rsfast was built with usable CUDA kernels. Ids, valid flags,
 kept sets and verification outputs are bit-identical: the same float32 weights (no FMA contraction), exact

@@ -14,7 +14,7 @@ struct ProposeArgs {
   int64_t m;       // rows to draw
   uint64_t seed;
   uint32_t offset;
-  const void* a;   // see ProposalParams in propose.h
+  const void* a;   // see ProposalParams in propose/core.h
   const void* b;
   const void* c;
   const void* cdf;
@@ -60,13 +60,13 @@ void accept_compact(const AcceptArgs& args, int device, void* stream);
 int64_t accept_compact_scratch_bytes(int64_t m);
 }  // namespace cuda
 
-// ---- perturb (csrc/include/rsfast/perturb.h) ----
+// ---- perturb (csrc/ops/perturb/core.h) ----
 
 // One tensor of a perturb call.
 struct PerturbTensor {
   void* data;      // numel contiguous elements of dtype
   int64_t numel;
-  int dtype;       // PerturbDType (perturb.h)
+  int dtype;       // PerturbDType (perturb/core.h)
   uint32_t index;  // i: the tensor's position in the caller's list (its noise depends on it)
 };
 
@@ -84,10 +84,10 @@ namespace cuda {
 void perturb(const PerturbArgs& args, int device, void* stream);
 }  // namespace cuda
 
-// ---- accept_compact_rows (csrc/cpu/compact_rows.cpp, csrc/cuda/compact_rows.cu)
+// ---- accept_compact_rows (csrc/ops/accept_compact_rows/cpu.cpp, csrc/ops/accept_compact_rows/cuda.cu)
 
 // Decide every row of a batch: row b accepts when log u_b < log_ratio[b] -
-// log_M (compact_rows.h). Fills the scratch (in-chunk indices of the accepted
+// log_M (accept_compact_rows/core.h). Fills the scratch (in-chunk indices of the accepted
 // rows, chunk offsets) and count[0] = accepted rows.
 struct CompactRowsArgs {
   int dtype;              // DType of log_ratio (and of *log_M_ptr)
@@ -126,7 +126,7 @@ void accept_compact_rows_gather(const GatherRowsArgs& args, int device, void* st
 int64_t accept_compact_rows_scratch_bytes(int64_t m);
 }  // namespace cuda
 
-// ---- fused_sample (csrc/include/rsfast/fused.h) ----
+// ---- fused_sample (csrc/ops/fused_sample/core.h) ----
 
 struct FusedArgs {
   int kind;               // ProposalKind of the proposal
@@ -159,7 +159,7 @@ namespace cuda {
 void fused_sample(const FusedArgs& args, int device, void* stream);
 }  // namespace cuda
 
-// ---- slot mode: see slot.h ----
+// ---- slot mode: see slot_sample/core.h ----
 struct SlotArgs {
   int law;                 // SlotLaw
   int dtype;               // DType of parameters and output
@@ -181,7 +181,7 @@ namespace cuda {
 void slot_sample(const SlotArgs& args, int device, void* stream);
 }  // namespace cuda
 
-// ---- group selection (rsfast.select; cores in select.h) ----
+// ---- group selection (rsfast.select; cores in select/core.h) ----
 
 struct SelectArgs {
   int dtype;               // DType of values, or kSelectInt64 (filter_groups)
@@ -236,7 +236,7 @@ void select_dedupe(const DedupeArgs& args, int device, void* stream);
 int64_t select_scratch_bytes(int op, int64_t m, int dtype);
 }  // namespace cuda
 
-// ---- token sampling (rsfast.tokens; core in tokens.h) ----
+// ---- token sampling (rsfast.tokens; core in tokens/core.h) ----
 namespace tokens {
 struct RowParamArrays {
   const float* temperature;  // [B]

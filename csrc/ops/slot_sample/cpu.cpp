@@ -1,0 +1,361 @@
+// CPU driver of slot mode (slot_sample/core.h). Elements are taken in fixed chunks
+// (OpenMP, dynamic schedule): samples of one parameter row (strided by the
+// batch size B) when rows have many samples, else contiguous elements with
+// their own rows (per-element parameters). Every row is checked as it is read
+// (Law::invalid: NaN, counted, check bits OR-ed into SlotArgs::invalid).
+// Inside a chunk the tries run in rounds: round t makes try t of every element
+// still pending, kLanes elements at a time in SIMD lanes (Philox words, then
+// the law's branch-free try), and a scalar pass writes the accepted values and
+// compacts the pending list. A per-element chunk is first grouped by variant
+// (counting sort), each group running its variant's try. Try t of element i
+// reads the same Philox blocks whatever the chunking or grouping, so the
+// output depends only on (params, seed, offset), never on the thread count.
+#include "ops/slot_sample/core.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <stdexcept>
+#include <utility>
+
+#include "parallel.h"
+#include "rsfast/drivers.h"
+#include "ops/slot_sample/laws.h"
+
+namespace rsfast::cpu::RSFAST_CPU_ISA {
+namespace {
+
+// Elements per scheduling chunk.
+constexpr int64_t kChunk = 2048;
+constexpr int kW = (int)kLanes;
+// Rows with at least this many samples run vectorised, row by row.
+constexpr int64_t kMinSamplesPerRow = 64;
+
+// Whether the per-element path rebuilds Preps in the SIMD lanes (a law's
+// `static constexpr bool kLanePrepare = true`): only where GCC vectorises that
+// loop (measured), else stored Preps in a scalar loop are faster.
+template <typename Law, typename = void>
+struct SlotLanePrepare {
+  static constexpr bool value = false;
+};
+template <typename Law>
+struct SlotLanePrepare<Law, decltype((void)Law::kLanePrepare)> {
+  static constexpr bool value = Law::kLanePrepare;
+};
+
+// The Prep of a lane of variant V: Law::prepare_lane<V> where the law has it
+// (a cheaper, branch-free prepare for a known variant), else Law::prepare.
+template <typename Law, int V, typename P, typename = void>
+struct SlotLanePrep {
+  static typename Law::Prep get(const P& p) { return Law::prepare(p); }
+};
+template <typename Law, int V, typename P>
+struct SlotLanePrep<Law, V, P, decltype((void)Law::template prepare_lane<V>(std::declval<const P&>()))> {
+  static typename Law::Prep get(const P& p) { return Law::template prepare_lane<V>(p); }
+};
+
+// The variant of a valid row from its raw parameters in the per-element check
+// loop: Law::lane_variant where the law has it (branch-free, vectorised; it
+// may answer kVariants, "undecided", resolved by variant(prepare) afterwards),
+// else Law::variant(Law::prepare(p)).
+template <typename Law, typename P, typename = void>
+struct SlotLaneVariant {
+  static int get(const P& p) { return Law::variant(Law::prepare(p)); }
+};
+template <typename Law, typename P>
+struct SlotLaneVariant<Law, P, decltype((void)Law::lane_variant(std::declval<const P&>()))> {
+  static int get(const P& p) { return Law::lane_variant(p); }
+};
+
+// Parameter k of one SIMD lane: p[k] = pr[k][l] of a [kParams][kW] array.
+template <typename T>
+struct LaneParams {
+  const T* base;
+  T operator[](int k) const { return base[k * kW]; }
+};
+
+// Parameter p of chunk-local element k: raw[p * kChunk + k], through base = raw + k.
+template <typename T>
+struct ChunkParams {
+  const T* base;
+  T operator[](int p) const { return base[p * kChunk]; }
+};
+
+// Round-based tries of the `count` chunk-local elements listed in idx, SIMD
+// lanes across elements. kOneRow: every element uses `preps[0]` and local
+// element k is (s0 + k) * B + j (the elements of one parameter row, strided by
+// B); otherwise local element k is s0 + k with its own preps[k] and raw
+// parameters raw[p * kChunk + k]. kVariant >= 0: every listed element
+// is of that variant (try_variant<kVariant> in the lanes); -1: try_once, in
+// SIMD lanes for one row, else a scalar loop (laws without variants have
+// branchy tries that do not vectorise anyway). idx is overwritten. Returns
+// the number of elements whose tries ran out.
+template <typename T, typename Law, bool kOneRow, int kVariant>
+int64_t run_chunk(const SlotArgs& a, const typename Law::Prep* preps, const T* raw, int64_t s0, int64_t B, int64_t j,
+                  uint32_t* __restrict idx, int count, T* __restrict out) {
+  using Prep = typename Law::Prep;
+  constexpr int K = Law::kBlocks;
+  const uint32_t k0 = (uint32_t)a.seed, k1 = (uint32_t)(a.seed >> 32);
+  auto elem = [&](uint32_t k) -> int64_t { return kOneRow ? (s0 + (int64_t)k) * B + j : s0 + (int64_t)k; };
+  int np = count;
+  for (int t = 0; t < kSlotMaxTries && np > 0; ++t) {
+    int kept = 0;
+    for (int g = 0; g < np; g += kW) {
+      const int lanes = np - g < kW ? np - g : kW;
+      alignas(64) uint32_t li[kW], lo[kW], hi[kW];
+      for (int l = 0; l < kW; ++l) {
+        li[l] = idx[g + (l < lanes ? l : 0)];
+        const uint64_t e = (uint64_t)elem(li[l]);
+        lo[l] = (uint32_t)e;
+        hi[l] = (uint32_t)(e >> 32);
+      }
+      alignas(64) uint32_t w[4 * K][kW];
+      for (int b = 0; b < K; ++b) {
+        const uint32_t block = (uint32_t)(K * t + b);
+#pragma omp simd
+        for (int l = 0; l < kW; ++l) {
+          const U32x4 r = philox4x32_10(block, lo[l], hi[l], a.offset, k0, k1);
+          w[4 * b][l] = r.v[0];
+          w[4 * b + 1][l] = r.v[1];
+          w[4 * b + 2][l] = r.v[2];
+          w[4 * b + 3][l] = r.v[3];
+        }
+      }
+      alignas(64) T val[kW];
+      alignas(64) int acc[kW];
+      if constexpr (kOneRow) {
+        const Prep q = preps[0];
+#pragma omp simd
+        for (int l = 0; l < kW; ++l) {
+          SlotWords<K> ww;
+          for (int m = 0; m < 4 * K; ++m) ww.w[m] = w[m][l];
+          if constexpr (kVariant >= 0)
+            acc[l] = Law::template try_variant<kVariant>(q, ww, val[l]) ? 1 : 0;
+          else
+            acc[l] = Law::try_once(q, ww, val[l]) ? 1 : 0;
+        }
+      } else if constexpr (kVariant >= 0 && SlotLanePrepare<Law>::value) {
+        // Each lane's Prep is rebuilt from its raw parameters inside the SIMD
+        // loop (prepare is a few exact IEEE operations: the same bits as the
+        // stored Prep), read through LaneParams: GCC vectorises those
+        // unit-stride loads, not the lanes' indirect, strided or union loads
+        // of stored Prep fields.
+        alignas(64) T pr[Law::kParams][kW];
+        for (int l = 0; l < kW; ++l)
+          for (int p = 0; p < Law::kParams; ++p) pr[p][l] = raw[p * kChunk + li[l]];
+#pragma omp simd
+        for (int l = 0; l < kW; ++l) {
+          SlotWords<K> ww;
+          for (int m = 0; m < 4 * K; ++m) ww.w[m] = w[m][l];
+          const LaneParams<T> row{&pr[0][l]};
+          acc[l] = Law::template try_variant<kVariant>(SlotLanePrep<Law, kVariant, LaneParams<T>>::get(row), ww, val[l]) ? 1 : 0;
+        }
+      } else if constexpr (kVariant >= 0) {
+        // Stored per-element Preps, one variant per group (no mode branches);
+        // a scalar loop: GCC vectorises neither this nor, for these laws, the
+        // lane-prepare loop above.
+        for (int l = 0; l < lanes; ++l) {
+          SlotWords<K> ww;
+          for (int m = 0; m < 4 * K; ++m) ww.w[m] = w[m][l];
+          acc[l] = Law::template try_variant<kVariant>(preps[li[l]], ww, val[l]) ? 1 : 0;
+        }
+      } else {
+        for (int l = 0; l < lanes; ++l) {
+          SlotWords<K> ww;
+          for (int m = 0; m < 4 * K; ++m) ww.w[m] = w[m][l];
+          acc[l] = Law::try_once(preps[li[l]], ww, val[l]) ? 1 : 0;
+        }
+      }
+      for (int l = 0; l < lanes; ++l) {
+        if (acc[l])
+          out[elem(li[l])] = val[l];
+        else
+          idx[kept++] = li[l];
+      }
+    }
+    np = kept;
+  }
+  for (int k = 0; k < np; ++k) out[elem(idx[k])] = T(NAN);
+  return np;
+}
+
+template <typename T, typename Law>
+void load_row(const T* const* params, int64_t r, T* row) {
+  for (int p = 0; p < Law::kParams; ++p) row[p] = params[p][r];
+}
+
+template <typename Law>
+constexpr int variants() {
+  if constexpr (SlotHasVariants<Law>::value)
+    return Law::kVariants;
+  else
+    return 0;
+}
+
+// run_chunk with the variant v as a compile-time constant (-1: none).
+template <typename T, typename Law, bool kOneRow>
+int64_t run_variant(int v, const SlotArgs& a, const typename Law::Prep* preps, const T* raw, int64_t s0, int64_t B, int64_t j,
+                    uint32_t* idx, int count, T* out) {
+  constexpr int NV = variants<Law>();
+  if constexpr (NV > 0) {
+    if (v == 0) return run_chunk<T, Law, kOneRow, 0>(a, preps, raw, s0, B, j, idx, count, out);
+    if constexpr (NV > 1)
+      if (v == 1) return run_chunk<T, Law, kOneRow, (NV > 1 ? 1 : 0)>(a, preps, raw, s0, B, j, idx, count, out);
+    if constexpr (NV > 2)
+      if (v == 2) return run_chunk<T, Law, kOneRow, (NV > 2 ? 2 : 0)>(a, preps, raw, s0, B, j, idx, count, out);
+    if constexpr (NV > 3)
+      if (v == 3) return run_chunk<T, Law, kOneRow, (NV > 3 ? 3 : 0)>(a, preps, raw, s0, B, j, idx, count, out);
+    return 0;
+  } else {
+    return run_chunk<T, Law, kOneRow, -1>(a, preps, raw, s0, B, j, idx, count, out);
+  }
+}
+
+template <typename T, typename Law>
+void run(const SlotArgs& a) {
+  using Prep = typename Law::Prep;
+  constexpr int NV = variants<Law>();
+  const T* params[kSlotMaxParams] = {};
+  for (int k = 0; k < Law::kParams; ++k) params[k] = static_cast<const T*>(a.params[k]);
+  T* out = static_cast<T*>(a.out);
+  const int64_t B = a.batch, S = a.n / B;  // n = S * B: S samples of every row
+  // Tens of ns per element (a rejection loop): fewer elements than the
+  // propose kernels' cutoff already pay for waking the pool.
+  const int nt = threads_for(a.n * 8);
+  int64_t bad = 0, flags = 0;
+  if (S >= kMinSamplesPerRow) {
+    // Row-major chunks: chunk c covers samples [sc * kChunk, ...) of row j, all
+    // with one Prep, vectorised across samples.
+    const int64_t per_row = (S + kChunk - 1) / kChunk;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1) reduction(+ : bad) reduction(| : flags)
+    for (int64_t c = 0; c < B * per_row; ++c) {
+      const int64_t j = c / per_row, s0 = (c % per_row) * kChunk;
+      const int count = (int)std::min(kChunk, S - s0);
+      T row[kSlotMaxParams] = {};
+      load_row<T, Law>(params, j, row);
+      const uint32_t fail = Law::invalid(row);
+      if (fail) {
+        flags |= fail;
+        bad += count;
+        for (int k = 0; k < count; ++k) out[(s0 + k) * B + j] = T(NAN);
+        continue;
+      }
+      const Prep prep = Law::prepare(row);
+      uint32_t idx[kChunk];
+      for (int k = 0; k < count; ++k) idx[k] = (uint32_t)k;
+      int v = -1;
+      if constexpr (NV > 0) v = Law::variant(prep);
+      bad += run_variant<T, Law, true>(v, a, &prep, nullptr, s0, B, j, idx, count, out);
+    }
+  } else {
+    // Few samples per row: contiguous chunks of elements, each with its own
+    // Prep, grouped by variant so that each group runs one variant's SIMD
+    // tries. Element i's tries read the same words whatever its group.
+    const int64_t nchunks = (a.n + kChunk - 1) / kChunk;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1) reduction(+ : bad) reduction(| : flags)
+    for (int64_t c = 0; c < nchunks; ++c) {
+      const int64_t begin = c * kChunk;
+      const int count = (int)std::min(kChunk, a.n - begin);
+      Prep preps[kChunk];
+      T raw[kSlotMaxParams * kChunk];  // raw[p * kChunk + k]: parameter p of local element k
+      uint8_t var[kChunk];
+      int64_t j = begin % B;  // the row walks with the element index
+      if (j + count <= B) {
+        // No wrap inside the chunk (always so with one row per element): plain copies.
+        for (int p = 0; p < Law::kParams; ++p) std::copy(params[p] + j, params[p] + j + count, raw + p * kChunk);
+      } else {
+        for (int k = 0; k < count; ++k) {
+          for (int p = 0; p < Law::kParams; ++p) raw[p * kChunk + k] = params[p][j];
+          if (++j == B) j = 0;
+        }
+      }
+      if constexpr (SlotLanePrepare<Law>::value) {
+        // Checks and variants in SIMD lanes (no stored Preps: the tries rebuild them).
+        uint32_t fails[kChunk];
+#pragma omp simd
+        for (int k = 0; k < count; ++k) {
+          const ChunkParams<T> row{raw + k};
+          const uint32_t fail = Law::invalid(row);
+          fails[k] = fail;
+          var[k] = fail ? (uint8_t)255 : (uint8_t)SlotLaneVariant<Law, ChunkParams<T>>::get(row);
+        }
+        for (int k = 0; k < count; ++k) {
+          if (fails[k]) {
+            flags |= fails[k];
+            ++bad;
+            out[begin + k] = T(NAN);
+          } else if (var[k] == (uint8_t)NV) {  // undecided by lane_variant
+            var[k] = (uint8_t)Law::variant(Law::prepare(ChunkParams<T>{raw + k}));
+          }
+        }
+      } else {
+        for (int k = 0; k < count; ++k) {
+          T row[kSlotMaxParams] = {};
+          for (int p = 0; p < Law::kParams; ++p) row[p] = raw[p * kChunk + k];
+          const uint32_t fail = Law::invalid(row);
+          if (fail) {
+            flags |= fail;
+            ++bad;
+            out[begin + k] = T(NAN);
+            var[k] = 255;
+            continue;
+          }
+          preps[k] = Law::prepare(row);
+          if constexpr (NV > 0)
+            var[k] = (uint8_t)Law::variant(preps[k]);
+          else
+            var[k] = 0;
+        }
+      }
+      // Group the elements by variant (each group keeps index order): one
+      // counting pass and one branch-free compaction pass per variant. A
+      // histogram (++count[var[k]]) chains every element through one counter
+      // in memory when the variants agree: that was a fifth of the time.
+      constexpr int G = NV > 0 ? NV : 1;
+      int start[G + 1];
+      start[0] = 0;
+      for (int v = 0; v < G; ++v) {
+        int c = 0;
+        for (int k = 0; k < count; ++k) c += var[k] == v;
+        start[v + 1] = start[v] + c;
+      }
+      uint32_t idx[kChunk + 1];  // + 1: the compaction below stores one past a group's end
+      for (int v = 0; v < G; ++v) {
+        uint32_t* dst = idx + start[v];
+        const int m = start[v + 1] - start[v];
+        if (m == count) {
+          for (int k = 0; k < count; ++k) dst[k] = (uint32_t)k;
+        } else if (m > 0) {
+          int pos = 0;
+          for (int k = 0; k < count; ++k) {
+            dst[pos] = (uint32_t)k;  // kept when var[k] == v; else overwritten (or the next group's slot)
+            pos += var[k] == v;
+          }
+        }
+      }
+      for (int v = 0; v < G; ++v) {
+        const int m = start[v + 1] - start[v];
+        if (m > 0) bad += run_variant<T, Law, false>(NV > 0 ? v : -1, a, preps, raw, begin, B, 0, idx + start[v], m, out);
+      }
+    }
+  }
+  *a.exhausted += bad;
+  *a.invalid |= flags;
+}
+
+template <typename T>
+void run_typed(const SlotArgs& a) {
+  if (!slot_dispatch<T>(a.law, [&](auto law) { run<T, decltype(law)>(a); }))
+    throw std::invalid_argument("rsfast slot_sample: unknown law code");
+}
+
+}  // namespace
+
+void slot_sample(const SlotArgs& args) {
+  if (args.n <= 0) return;
+  if (args.dtype == kFloat32)
+    run_typed<float>(args);
+  else
+    run_typed<double>(args);
+}
+
+}  // namespace rsfast::cpu::RSFAST_CPU_ISA

@@ -1,0 +1,319 @@
+// Discrete laws of slot mode (slot_sample/core.h): Poisson(rate) and Binomial(total_count,
+// probs). Counts are written as floating-point integers, like torch's samples.
+//
+// Algorithms (W. Hörmann, 1993):
+//   Poisson,  rate >= 10:          PTRS, "The transformed rejection method for
+//                                  generating Poisson random variables"; the squeeze
+//                                  accepts 67 % (rate 100) to 80 % (large rates)
+//                                  of candidates without a log
+//   Poisson,  0 < rate < 10:       inversion, sequential search from 0
+//   Binomial, n min(p, q) >= 10:   BTRS, "The generation of binomial random variates";
+//                                  squeeze: 51 % at n p q = 21, -> 79 % for large npq
+//   Binomial, n min(p, q) < 10:    inversion, sequential search from 0
+// with Binomial(n, p) = n - Binomial(n, 1 - p) for p > 1/2, and the degenerate
+// cases (rate 0, n 0, p 0 or 1) written directly.
+//
+// All arithmetic is in double whatever the output dtype (a float32 log-factorial
+// at k ~ 1e7 would be off by whole units); the dtype only picks the uniforms:
+//   float32: 32-bit uniforms (k + 1/2) 2^-32 from one word each: a try of PTRS /
+//            BTRS makes two candidates (words 0-1, then 2-3), inversion one
+//            (word 0);
+//   float64: 52-bit uniforms u01_f52 from two words each: a try makes one PTRS /
+//            BTRS candidate (words 0-1, 2-3) or one inversion (words 0-1).
+// One Philox block per try (kBlocks = 1). Every uniform is strictly inside (0, 1),
+// so 1/2 - |u - 1/2| > 0 and every log argument is positive.
+//
+// The exact tests compare with log pmf written through the Stirling correction
+//   fc(k) = log k! - [(k + 1/2) log(k + 1) - (k + 1) + log(2 pi) / 2]
+// so that no term is as large as log k! itself (whose rounding, ~1e-8 at
+// k ~ 1e7, would otherwise enter the acceptance threshold).
+#pragma once
+#include <cmath>
+
+#include "rsfast/common.h"
+#include "rsfast/philox.h"
+#include "ops/slot_sample/core.h"
+
+namespace rsfast {
+
+// Inversion is used below these means (rate, or n min(p, q)).
+constexpr double kPoissonInversionMax = 10.0;
+constexpr double kBinomialInversionMax = 10.0;
+// Sequential search gives up after this many cells (the mean is < 10: the mass
+// beyond is < 1e-60) and the try fails: only a uniform within rounding of 1 of
+// the last cumulative sum gets there.
+constexpr int kInversionMaxCells = 120;
+// Cumulative probabilities of the first cells, kept per row: most draws are
+// decided by a branch-free count over them (a sequential search mispredicts its
+// exit branch once per draw).
+constexpr int kInversionTable = 8;
+
+// fc(k) for k = 0..15 (computed to 40 digits); a Stirling series above.
+RSFAST_HD double stirling_correction(double k) {
+  if (k < 16.0) {
+    const double table[16] = {
+        8.10614667953272611e-02, 4.13406959554092970e-02, 2.76779256849983384e-02, 2.07906721037650934e-02,
+        1.66446911898211931e-02, 1.38761288230707484e-02, 1.18967099458917695e-02, 1.04112652619720962e-02,
+        9.25546218271273285e-03, 8.33056343336287079e-03, 7.57367548795184059e-03, 6.94284010720952992e-03,
+        6.40899418800420714e-03, 5.95137011275884750e-03, 5.55473355196280105e-03, 5.20765591960964044e-03};
+    return table[(int)k];
+  }
+  // 1/(12x) - 1/(360x^3) + 1/(1260x^5) - 1/(1680x^7), x = k + 1 >= 17: the first
+  // omitted term is < 1/(1188 x^9) < 1e-14.
+  const double x = k + 1.0, r = 1.0 / x, r2 = r * r;
+  return r * (1.0 / 12 - r2 * (1.0 / 360 - r2 * (1.0 / 1260 - r2 * (1.0 / 1680))));
+}
+
+// log of the Poisson pmf at an integer k >= 0:
+//   -lam + k log lam - log k! = k log(lam/(k+1)) + (k + 1 - lam) - log(k+1)/2 - log(2 pi)/2 - fc(k)
+// with log(lam/(k+1)) = log1p((lam - k - 1)/(k + 1)): the difference is exact for k near lam.
+RSFAST_HD double poisson_log_pmf(double k, double lam) {
+  const double k1 = k + 1.0;
+  const double t = k > 0.0 ? k * log1p((lam - k1) / k1) : 0.0;
+  return t + (k1 - lam) - 0.5 * log(k1) - 0.91893853320467274178 - stirling_correction(k);
+}
+
+// A uniform in (0, 1) from one word, as a double: (w + 1/2) 2^-32.
+RSFAST_HD double u01_u32(uint32_t w) { return ((double)w + 0.5) * 2.3283064365386962890625e-10; }
+
+// ---------------------------------------------------------------- inversion
+
+// Inversion by sequential search on the cumulative sums F_j = F_{j-1} + p_j,
+// p_j = p_{j-1} * factor(j - 1), F_0 = p_0: the draw is the first j with u <= F_j.
+struct InversionTable {
+  double F[kInversionTable];  // F_0 .. F_7
+  double p_last;              // p_7
+};
+
+template <class Factor>
+RSFAST_HD InversionTable inversion_table(double p0, const Factor& factor) {
+  InversionTable t;
+  double p = p0, F = p0;
+  t.F[0] = F;
+  for (int j = 1; j < kInversionTable; ++j) {
+    p *= factor(j - 1);
+    F += p;
+    t.F[j] = F;
+  }
+  t.p_last = p;
+  return t;
+}
+
+// The first j with u <= F_j, or false past kInversionMaxCells.
+template <class Factor>
+RSFAST_HD bool inversion_search(const InversionTable& t, double u, const Factor& factor, double& k) {
+  int c = 0;
+  for (int j = 0; j < kInversionTable; ++j) c += u > t.F[j] ? 1 : 0;  // F is non-decreasing
+  if (c < kInversionTable) {
+    k = (double)c;
+    return true;
+  }
+  double p = t.p_last, F = t.F[kInversionTable - 1];
+  for (int j = kInversionTable; j < kInversionMaxCells; ++j) {
+    p *= factor(j - 1);
+    F += p;
+    if (u <= F) {
+      k = (double)j;
+      return true;
+    }
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------- Poisson
+
+// p_{j+1} / p_j of Poisson(lam).
+struct PoissonFactor {
+  double lam;
+  RSFAST_HD double operator()(int j) const { return lam / (double)(j + 1); }
+};
+
+struct PoissonPrep {
+  double lam;
+  InversionTable inv;  // inversion: cells of e^-lam lam^j / j!
+  double a, b;      // PTRS hat
+  double inv_alpha;
+  double vr;        // PTRS squeeze bound on v
+  int mode;         // 0: rate 0 (always 0), 1: inversion, 2: PTRS
+};
+
+RSFAST_HD PoissonPrep poisson_prepare(double lam) {
+  PoissonPrep q{};
+  q.lam = lam;
+  q.mode = lam > 0.0 ? (lam < kPoissonInversionMax ? 1 : 2) : 0;
+  if (q.mode == 1) q.inv = inversion_table(exp(-lam), PoissonFactor{lam});
+  if (q.mode == 2) {
+    // Hörmann (1993), PTRS step 0.
+    q.b = 0.931 + 2.53 * sqrt(lam);
+    q.a = -0.059 + 0.02483 * q.b;
+    q.inv_alpha = 1.1239 + 1.1328 / (q.b - 3.4);
+    q.vr = 0.9277 - 3.6224 / (q.b - 2.0);
+  }
+  return q;
+}
+
+RSFAST_HD bool poisson_inversion(const PoissonPrep& q, double u, double& k) {
+  return inversion_search(q.inv, u, PoissonFactor{q.lam}, k);
+}
+
+// One PTRS candidate from uniforms (u, v): steps 1-3.3 of Hörmann (1993).
+RSFAST_HD bool poisson_ptrs(const PoissonPrep& q, double u, double v, double& k) {
+  u -= 0.5;
+  const double us = 0.5 - fabs(u);
+  k = floor((2.0 * q.a / us + q.b) * u + q.lam + 0.43);
+  if (us >= 0.07 && v <= q.vr) return true;  // squeeze: under the pmf for sure
+  if (k < 0.0 || (us < 0.013 && v > us)) return false;
+  // v scaled to the hat's height at u, against the pmf, on the log scale.
+  return log(v * q.inv_alpha / (q.a / (us * us) + q.b)) <= poisson_log_pmf(k, q.lam);
+}
+
+template <typename T>
+struct PoissonLaw {
+  static constexpr int kParams = 1;  // rate
+  static constexpr int kBlocks = 1;
+  using Prep = PoissonPrep;
+
+  RSFAST_HD static Prep prepare(const T* p) { return poisson_prepare((double)p[0]); }
+  // Bits 0-2: rate NaN / inf / < 0.
+  RSFAST_HD static uint32_t invalid(const T* p) {
+    return slot_check_finite(p[0], 1) | slot_bit<T>(p[0] != p[0], 0) | slot_bit<T>(!(p[0] >= T(0)), 2);
+  }
+
+  RSFAST_HD static bool try_once(const Prep& q, const SlotWords<kBlocks>& w, T& x) {
+    double k = 0.0;
+    bool ok = true;
+    if constexpr (sizeof(T) == 4) {
+      if (q.mode == 1) {
+        ok = poisson_inversion(q, u01_u32(w.w[0]), k);
+      } else if (q.mode == 2) {
+        ok = poisson_ptrs(q, u01_u32(w.w[0]), u01_u32(w.w[1]), k);
+        if (!ok) ok = poisson_ptrs(q, u01_u32(w.w[2]), u01_u32(w.w[3]), k);
+      }
+    } else {
+      if (q.mode == 1)
+        ok = poisson_inversion(q, u01_f52(w.w[0], w.w[1]), k);
+      else if (q.mode == 2)
+        ok = poisson_ptrs(q, u01_f52(w.w[0], w.w[1]), u01_f52(w.w[2], w.w[3]), k);
+    }
+    x = (T)k;
+    return ok;
+  }
+};
+
+// ---------------------------------------------------------------- Binomial
+
+// p_{j+1} / p_j of Binomial(n, p), r = p / (1 - p); 0 at j = n, so the cells
+// past n add nothing.
+struct BinomialFactor {
+  double n, r;
+  RSFAST_HD double operator()(int j) const { return (n - (double)j) / (double)(j + 1) * r; }
+};
+
+struct BinomialPrep {
+  double n;
+  double p;          // min(p, 1 - p)
+  double r;          // p / (1 - p)
+  InversionTable inv;  // inversion: cells of the pmf (0 past n)
+  double a, b, c;    // BTRS hat
+  double vr;         // BTRS squeeze bound on v
+  double alpha;      // BTRS hat scale
+  double m;          // BTRS mode floor((n + 1) p)
+  double h;          // BTRS: the mode's terms of log f(k)/f(m) (see binomial_btrs)
+  double value;      // mode 0: the constant result
+  int flip;          // 1: the draw is n - k (p > 1/2)
+  int mode;          // 0: constant (n = 0, p = 0 or p = 1), 1: inversion, 2: BTRS
+};
+
+RSFAST_HD BinomialPrep binomial_prepare(double n, double prob) {
+  BinomialPrep q{};
+  q.flip = prob > 0.5 ? 1 : 0;
+  const double p = q.flip ? 1.0 - prob : prob;  // exact for prob in [1/2, 1]
+  const double qq = 1.0 - p;
+  q.n = n;
+  q.p = p;
+  if (n <= 0.0 || p <= 0.0) {
+    q.mode = 0;
+    q.value = q.flip ? n : 0.0;
+    return q;
+  }
+  q.r = p / qq;
+  if (n * p < kBinomialInversionMax) {
+    q.mode = 1;
+    // (1 - p)^n without the rounding of 1 - p
+    q.inv = inversion_table(exp(n * log1p(-p)), BinomialFactor{n, q.r});
+    return q;
+  }
+  // Hörmann (1993), BTRS step 0.
+  q.mode = 2;
+  const double spq = sqrt(n * p * qq);
+  q.b = 1.15 + 2.53 * spq;
+  q.a = -0.0873 + 0.0248 * q.b + 0.01 * p;
+  q.c = n * p + 0.5;
+  q.vr = 0.92 - 4.2 / q.b;
+  q.alpha = (2.83 + 5.1 / q.b) * spq;
+  q.m = floor((n + 1.0) * p);
+  q.h = (q.m + 0.5) * log((q.m + 1.0) / (q.r * (n - q.m + 1.0))) + stirling_correction(q.m) +
+        stirling_correction(n - q.m);
+  return q;
+}
+
+RSFAST_HD bool binomial_inversion(const BinomialPrep& q, double u, double& k) {
+  return inversion_search(q.inv, u, BinomialFactor{q.n, q.r}, k);
+}
+
+// One BTRS candidate from uniforms (u, v) for p <= 1/2: steps 1-3.3 of Hörmann
+// (1993), the final test log v' <= log f(k)/f(m) written as
+//   (m+1/2) log((m+1)/(r(n-m+1))) + fc(m) + fc(n-m)             [= h, per row]
+//   + (n+1) log((n-m+1)/(n-k+1)) + (k+1/2) log(r(n-k+1)/(k+1)) - fc(k) - fc(n-k)
+// with r = p/q (expand log m!, log (n-m)!, log k!, log (n-k)! by fc: the linear
+// terms and constants cancel).
+RSFAST_HD bool binomial_btrs(const BinomialPrep& q, double u, double v, double& k) {
+  u -= 0.5;
+  const double us = 0.5 - fabs(u);
+  k = floor((2.0 * q.a / us + q.b) * u + q.c);
+  if (us >= 0.07 && v <= q.vr) return true;  // squeeze
+  if (k < 0.0 || k > q.n) return false;
+  const double lv = log(v * q.alpha / (q.a / (us * us) + q.b));
+  const double nk = q.n - k + 1.0;
+  const double bound = q.h + (q.n + 1.0) * log1p((k - q.m) / nk) + (k + 0.5) * log(q.r * nk / (k + 1.0)) -
+                       stirling_correction(k) - stirling_correction(q.n - k);
+  return lv <= bound;
+}
+
+template <typename T>
+struct BinomialLaw {
+  static constexpr int kParams = 2;  // total_count, probs
+  static constexpr int kBlocks = 1;
+  using Prep = BinomialPrep;
+
+  RSFAST_HD static Prep prepare(const T* p) { return binomial_prepare((double)p[0], (double)p[1]); }
+  // Bits 0-3: total_count NaN / inf / < 0 / not an integer; 4: probs NaN; 5: probs outside [0, 1].
+  RSFAST_HD static uint32_t invalid(const T* p) {
+    const T n = p[0], pr = p[1];
+    return slot_bit<T>(n != n, 0) | slot_check_finite(n, 1) | slot_bit<T>(!(n >= T(0)), 2) |
+           slot_bit<T>(!(n == std::floor(n)), 3) | slot_bit<T>(pr != pr, 4) | slot_bit<T>(!(pr >= T(0) && pr <= T(1)), 5);
+  }
+
+  RSFAST_HD static bool try_once(const Prep& q, const SlotWords<kBlocks>& w, T& x) {
+    double k = q.value;
+    bool ok = true;
+    if constexpr (sizeof(T) == 4) {
+      if (q.mode == 1) {
+        ok = binomial_inversion(q, u01_u32(w.w[0]), k);
+      } else if (q.mode == 2) {
+        ok = binomial_btrs(q, u01_u32(w.w[0]), u01_u32(w.w[1]), k);
+        if (!ok) ok = binomial_btrs(q, u01_u32(w.w[2]), u01_u32(w.w[3]), k);
+      }
+    } else {
+      if (q.mode == 1)
+        ok = binomial_inversion(q, u01_f52(w.w[0], w.w[1]), k);
+      else if (q.mode == 2)
+        ok = binomial_btrs(q, u01_f52(w.w[0], w.w[1]), u01_f52(w.w[2], w.w[3]), k);
+    }
+    if (q.mode != 0 && q.flip) k = q.n - k;
+    x = (T)k;
+    return ok;
+  }
+};
+
+}  // namespace rsfast
