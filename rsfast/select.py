@@ -90,7 +90,7 @@ def best_of_n(rewards: Tensor, k: int = 1, *, offsets: Tensor | None = None) -> 
     """
     k = _check_int(k, "k")
     rewards, offsets = _check_groups(rewards, offsets, "rewards")
-    return ops.select_best_of_n(rewards, offsets, k)
+    return ops.select_best_of_n(rewards, k, offsets)
 
 
 def rso(
@@ -131,7 +131,7 @@ def rso(
         raise ValueError(f"beta must be finite and > 0, got {beta}")
     check_generator(generator, rewards.device)
     seed = draw_seed(generator)
-    return ops.select_rso(rewards, offsets, k, beta, seed, 0)
+    return ops.select_rso(rewards, k, beta, seed, 0, offsets)
 
 
 def threshold(
@@ -160,7 +160,7 @@ def threshold(
         raise ValueError("min_reward must not be NaN")
     if max_per_group is not None and max_per_group < 1:
         raise ValueError(f"max_per_group must be >= 1 or None, got {max_per_group}")
-    return ops.select_threshold(rewards, offsets, min_reward, -1 if max_per_group is None else max_per_group)
+    return ops.select_threshold(rewards, min_reward, -1 if max_per_group is None else max_per_group, offsets)
 
 
 def top_fraction(rewards: Tensor, fraction: float, *, offsets: Tensor | None = None) -> Tensor:

@@ -163,9 +163,9 @@ def test_fuzz_fused_sample(data, kind, n, log_M, seed, max_proposals) -> None:
 def test_fuzz_select_ops(rewards, offsets, k, which) -> None:
     names = ["rewards", "metric", "offsets", "k", "count", "beta", "min_reward", "max_per_group"]
     calls = {
-        "best_of_n": lambda: ops.select_best_of_n(rewards, offsets, k),
-        "rso": lambda: ops.select_rso(rewards, offsets, k, 1.0, 1, 0),
-        "threshold": lambda: ops.select_threshold(rewards, offsets, 0.0, k),
+        "best_of_n": lambda: ops.select_best_of_n(rewards, k, offsets),
+        "rso": lambda: ops.select_rso(rewards, k, 1.0, 1, 0, offsets),
+        "threshold": lambda: ops.select_threshold(rewards, 0.0, k, offsets),
         "top_fraction": lambda: ops.select_top_fraction(rewards, k),
         "filter_groups": lambda: ops.select_filter_groups(rewards, offsets),
     }

@@ -95,7 +95,7 @@ def test_best_of_n_large_k_path():
 def test_rso_matches_twin(dtype, layout, ties):
     r, off = case(layout, dtype, ties)
     for k, beta in ((1, 1.0), (3, 0.1), (8, 1.0), (8, 10.0), (37, 0.5)):
-        got = ops.select_rso(r, off, k, beta, SEED, 7)
+        got = ops.select_rso(r, k, beta, SEED, 7, off)
         assert torch.equal(got, R.rso(r, k, beta, SEED, 7, off)), (k, beta)
 
 
@@ -127,7 +127,7 @@ def test_rso_generator_determinism():
     assert torch.equal(a, b) and not torch.equal(a, c)
     # the seed drawn from the generator keys Philox: the op with that seed gives the same result
     seed = int(torch.randint(0, 2**63 - 1, (), generator=gen(11)))
-    assert torch.equal(a, ops.select_rso(r, None, 4, 0.5, seed, 0))
+    assert torch.equal(a, ops.select_rso(r, 4, 0.5, seed, 0, None))
 
 
 # ---------------------------------------------------------------- rso: the law
@@ -357,7 +357,7 @@ def _digests() -> dict[str, str]:
         f, off = r.reshape(-1), torch.arange(0, 3001 * 37, 37)
         out[f"best/{dtype}"] = digest(select.best_of_n(r, 5))
         out[f"rso/{dtype}"] = digest(
-            ops.select_rso(f, off, 6, 0.3, SEED, 2), ops.select_rso(r, None, 6, 3.0, SEED, 2)
+            ops.select_rso(f, 6, 0.3, SEED, 2, off), ops.select_rso(r, 6, 3.0, SEED, 2, None)
         )
         out[f"threshold/{dtype}"] = digest(*select.threshold(r, 0.2, max_per_group=4))
         out[f"top/{dtype}"] = digest(select.top_fraction(r, 0.37))
@@ -515,12 +515,12 @@ def _opcheck_cases():
     d = dense_rewards(9, 7, torch.float64, ties=True)
     keys = torch.randint(0, 4, (50,), generator=gen(0))
     return [
-        (ops.select_best_of_n_op, (d, None, 3)),
-        (ops.select_best_of_n_op, (r, off, 4)),
-        (ops.select_rso_op, (d, None, 3, 0.5, SEED, 1)),
-        (ops.select_rso_op, (r, off, 5, 2.0, SEED, 0)),
-        (ops.select_threshold_op, (d, None, 0.0, 2)),
-        (ops.select_threshold_op, (r, off, 0.5, -1)),
+        (ops.select_best_of_n_op, (d, 3, None)),
+        (ops.select_best_of_n_op, (r, 4, off)),
+        (ops.select_rso_op, (d, 3, 0.5, SEED, 1, None)),
+        (ops.select_rso_op, (r, 5, 2.0, SEED, 0, off)),
+        (ops.select_threshold_op, (d, 0.0, 2, None)),
+        (ops.select_threshold_op, (r, 0.5, -1, off)),
         (ops.select_top_fraction_op, (d, 17)),
         (ops.select_filter_groups_op, (d, None)),
         (ops.select_filter_groups_op, ((r > 0).long(), off)),
@@ -541,9 +541,9 @@ def test_fake_tensor_shapes():
     with FakeTensorMode(shape_env=ShapeEnv()):
         r = torch.empty(5, 8)
         assert select.best_of_n(r, 3).shape == (5, 3)
-        assert ops.select_rso(r, None, 2, 1.0, 1, 0).shape == (5, 2)
+        assert ops.select_rso(r, 2, 1.0, 1, 0, None).shape == (5, 2)
         assert ops.select_top_fraction(r, 7).shape == (7,)
-        idx, counts = ops.select_threshold(r, None, 0.0, -1)
+        idx, counts = ops.select_threshold(r, 0.0, -1, None)
         assert counts.shape == (5,) and idx.dim() == 1
 
 
@@ -561,8 +561,8 @@ def _selection_round(logits: torch.Tensor, offsets: torch.Tensor):
     flat = rewards.reshape(-1)
     return (
         select.best_of_n(rewards, 3),
-        ops.select_rso(rewards, None, 4, 0.5, SEED, 1),
-        ops.select_rso(flat, offsets, 2, 1.5, SEED, 2),
+        ops.select_rso(rewards, 4, 0.5, SEED, 1, None),
+        ops.select_rso(flat, 2, 1.5, SEED, 2, offsets),
         select.top_fraction(rewards, 0.1),
         select.filter_groups((rewards > 1.0).float()),
         select.dedupe((logits * 3).round().long().reshape(-1), offsets[:-1].repeat_interleave(9)),
@@ -581,3 +581,28 @@ def test_compile_fullgraph_matches_eager():
         compiled = torch.compile(_selection_round, fullgraph=True, backend="aot_eager")(logits, offsets)
     for a, b in zip(eager, compiled):
         assert torch.equal(a, b)
+
+
+def test_select_entries_take_the_public_order_and_warn_on_the_old_one():
+    """The select entries take ``offsets`` last, as rsfast.select and the twins do; the 0.x order
+    (offsets second) still gives the same result for one release, with a DeprecationWarning."""
+    r, off = ragged_rewards(torch.float32, ties=True)
+    d = dense_rewards(9, 7, torch.float64, ties=True)
+    for rewards, offsets in ((r, off), (d, None)):
+        cases = [
+            (ops.select_best_of_n, (rewards, 3, offsets), (rewards, offsets, 3)),
+            (ops.select_rso, (rewards, 3, 0.5, SEED, 1, offsets), (rewards, offsets, 3, 0.5, SEED, 1)),
+            (ops.select_threshold, (rewards, 0.0, 2, offsets), (rewards, offsets, 0.0, 2)),
+        ]
+        for fn, new, old in cases:
+            want = fn(*new)
+            with pytest.warns(DeprecationWarning, match="offsets last"):
+                got = fn(*old)
+            for a, b in zip(
+                want if isinstance(want, tuple) else (want,), got if isinstance(got, tuple) else (got,)
+            ):
+                assert torch.equal(a, b)
+        assert torch.equal(
+            ops.select_rso(rewards, 3, 0.5, SEED, 1, offsets=offsets), ops.select_rso(*cases[1][1])
+        )
+        assert torch.equal(ops.select_rso(*cases[1][1]), R.rso(rewards, 3, 0.5, SEED, 1, offsets))

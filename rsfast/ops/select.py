@@ -2,6 +2,7 @@
 threshold, top fraction, group filters, dedupe). Twins: :mod:`rsfast.reference.select`."""
 
 import math
+import warnings
 from typing import Optional, Tuple
 
 import torch
@@ -99,7 +100,7 @@ def _check_k(values: Tensor, offsets: Optional[Tensor], k: int) -> None:
         raise ValueError(f"k must be <= N = {values.shape[1]} (candidates per group), got {k}")
 
 
-def _best_of_n_impl(rewards: Tensor, offsets: Optional[Tensor], k: int) -> Tensor:
+def _best_of_n_impl(rewards: Tensor, k: int, offsets: Optional[Tensor] = None) -> Tensor:
     p = check_layout(rewards, offsets, "rewards")
     _check_select_dtype(rewards, "rewards")
     _check_k(rewards, offsets, k)
@@ -113,14 +114,14 @@ def _best_of_n_impl(rewards: Tensor, offsets: Optional[Tensor], k: int) -> Tenso
     return out
 
 
-#: ``rsfast::select_best_of_n(rewards, offsets, k) -> [P, k]`` (see :func:`rsfast.select.best_of_n`).
+#: ``rsfast::select_best_of_n(rewards, k, offsets=None) -> [P, k]`` (see :func:`rsfast.select.best_of_n`).
 select_best_of_n_op = define(
     "rsfast::select_best_of_n", _best_of_n_impl, mutates_args=(), device_types=("cpu", "cuda")
 )
 
 
 @select_best_of_n_op.register_fake
-def _best_of_n_fake(rewards: Tensor, offsets: Optional[Tensor], k: int) -> Tensor:
+def _best_of_n_fake(rewards: Tensor, k: int, offsets: Optional[Tensor] = None) -> Tensor:
     p = check_layout(rewards, offsets, "rewards")
     _check_select_dtype(rewards, "rewards")
     _check_k(rewards, offsets, k)
@@ -144,7 +145,7 @@ def _rso_check_blocks(rewards: Tensor, offsets: Optional[Tensor], k: int) -> Non
 
 
 def _rso_impl(
-    rewards: Tensor, offsets: Optional[Tensor], k: int, beta: float, seed: int, offset: int
+    rewards: Tensor, k: int, beta: float, seed: int, offset: int, offsets: Optional[Tensor] = None
 ) -> Tensor:
     p = check_layout(rewards, offsets, "rewards")
     _check_select_dtype(rewards, "rewards")
@@ -164,13 +165,14 @@ def _rso_impl(
     return out
 
 
-#: ``rsfast::select_rso(rewards, offsets, k, beta, seed, offset) -> [P, k]`` (see :func:`rsfast.select.rso`).
+#: ``rsfast::select_rso(rewards, k, beta, seed, offset, offsets=None) -> [P, k]``
+#: (see :func:`rsfast.select.rso`).
 select_rso_op = define("rsfast::select_rso", _rso_impl, mutates_args=(), device_types=("cpu", "cuda"))
 
 
 @select_rso_op.register_fake
 def _rso_fake(
-    rewards: Tensor, offsets: Optional[Tensor], k: int, beta: float, seed: int, offset: int
+    rewards: Tensor, k: int, beta: float, seed: int, offset: int, offsets: Optional[Tensor] = None
 ) -> Tensor:
     p = check_layout(rewards, offsets, "rewards")
     _check_select_dtype(rewards, "rewards")
@@ -179,7 +181,7 @@ def _rso_fake(
 
 
 def _threshold_impl(
-    rewards: Tensor, offsets: Optional[Tensor], min_reward: float, max_per_group: int
+    rewards: Tensor, min_reward: float, max_per_group: int, offsets: Optional[Tensor] = None
 ) -> Tuple[Tensor, Tensor]:
     p = check_layout(rewards, offsets, "rewards")
     _check_select_dtype(rewards, "rewards")
@@ -201,7 +203,7 @@ def _threshold_impl(
     return out, counts
 
 
-#: ``rsfast::select_threshold(rewards, offsets, min_reward, max_per_group) -> (flat [S], counts [P])``;
+#: ``rsfast::select_threshold(rewards, min_reward, max_per_group, offsets=None) -> (flat [S], counts [P])``;
 #: ``max_per_group < 0`` means no cap (see :func:`rsfast.select.threshold`).
 select_threshold_op = define(
     "rsfast::select_threshold", _threshold_impl, mutates_args=(), device_types=("cpu", "cuda")
@@ -210,7 +212,7 @@ select_threshold_op = define(
 
 @select_threshold_op.register_fake
 def _threshold_fake(
-    rewards: Tensor, offsets: Optional[Tensor], min_reward: float, max_per_group: int
+    rewards: Tensor, min_reward: float, max_per_group: int, offsets: Optional[Tensor] = None
 ) -> Tuple[Tensor, Tensor]:
     p = check_layout(rewards, offsets, "rewards")
     _check_select_dtype(rewards, "rewards")
@@ -257,7 +259,7 @@ def _top_fraction_fake(rewards: Tensor, count: int) -> Tensor:
 _METRIC_DTYPES = (torch.float32, torch.float64, torch.int64)
 
 
-def _filter_groups_impl(metric: Tensor, offsets: Optional[Tensor]) -> Tensor:
+def _filter_groups_impl(metric: Tensor, offsets: Optional[Tensor] = None) -> Tensor:
     p = check_layout(metric, offsets, "metric")
     _check_select_dtype(metric, "metric", _METRIC_DTYPES)
     check_layout_data(metric, offsets, "metric")
@@ -276,7 +278,7 @@ select_filter_groups_op = define(
 
 
 @select_filter_groups_op.register_fake
-def _filter_groups_fake(metric: Tensor, offsets: Optional[Tensor]) -> Tensor:
+def _filter_groups_fake(metric: Tensor, offsets: Optional[Tensor] = None) -> Tensor:
     p = check_layout(metric, offsets, "metric")
     _check_select_dtype(metric, "metric", _METRIC_DTYPES)
     return metric.new_empty((p,), dtype=torch.bool)
@@ -312,24 +314,46 @@ def _dedupe_fake(keys: Tensor, groups: Tensor) -> Tensor:
     return keys.new_empty(keys.shape, dtype=torch.bool)
 
 
-def select_best_of_n(rewards: Tensor, offsets: Optional[Tensor], k: int) -> Tensor:
+def _deprecated_order(name: str) -> None:
+    warnings.warn(
+        f"rsfast.ops.{name}(rewards, offsets, ...) is deprecated: pass offsets last, as rsfast.select "
+        "and the twins in rsfast.reference.select take it",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+
+
+# Each entry below also takes the order of release 0.x (``offsets`` second, recognised by a tensor or
+# None in the second place) for one more release, with a DeprecationWarning.
+
+
+def select_best_of_n(rewards: Tensor, k: int, offsets: Optional[Tensor] = None) -> Tensor:
     """Kernel entry of :func:`rsfast.select.best_of_n` (validated there): int64 [P, k]."""
-    return call(_best_of_n_impl, select_best_of_n_op, [rewards, offsets], rewards, offsets, k)  # type: ignore[return-value]
+    if k is None or isinstance(k, Tensor):  # 0.x order (rewards, offsets, k)
+        _deprecated_order("select_best_of_n")
+        k, offsets = offsets, k  # type: ignore[assignment]
+    return call(_best_of_n_impl, select_best_of_n_op, [rewards, offsets], rewards, k, offsets)  # type: ignore[return-value]
 
 
 def select_rso(
-    rewards: Tensor, offsets: Optional[Tensor], k: int, beta: float, seed: int, offset: int
+    rewards: Tensor, k: int, beta: float, seed: int, offset: int, offsets: Optional[Tensor] = None
 ) -> Tensor:
     """Kernel entry of :func:`rsfast.select.rso` (Philox key ``seed``, call number ``offset``): [P, k]."""
-    return call(_rso_impl, select_rso_op, [rewards, offsets], rewards, offsets, k, beta, seed, offset)  # type: ignore[return-value]
+    if k is None or isinstance(k, Tensor):  # 0.x order (rewards, offsets, k, beta, seed, offset)
+        _deprecated_order("select_rso")
+        k, beta, seed, offset, offsets = beta, seed, offset, offsets, k  # type: ignore[assignment]
+    return call(_rso_impl, select_rso_op, [rewards, offsets], rewards, k, beta, seed, offset, offsets)  # type: ignore[return-value]
 
 
 def select_threshold(
-    rewards: Tensor, offsets: Optional[Tensor], min_reward: float, max_per_group: int
+    rewards: Tensor, min_reward: float, max_per_group: int, offsets: Optional[Tensor] = None
 ) -> Tuple[Tensor, Tensor]:
     """Kernel entry of :func:`rsfast.select.threshold` (``max_per_group < 0``: no cap)."""
+    if min_reward is None or isinstance(min_reward, Tensor):  # 0.x order (rewards, offsets, min, max)
+        _deprecated_order("select_threshold")
+        min_reward, max_per_group, offsets = max_per_group, offsets, min_reward  # type: ignore[assignment]
     return call(
-        _threshold_impl, select_threshold_op, [rewards, offsets], rewards, offsets, min_reward, max_per_group
+        _threshold_impl, select_threshold_op, [rewards, offsets], rewards, min_reward, max_per_group, offsets
     )  # type: ignore[return-value]
 
 
@@ -338,7 +362,7 @@ def select_top_fraction(rewards: Tensor, count: int) -> Tensor:
     return call(_top_fraction_impl, select_top_fraction_op, [rewards], rewards, count)  # type: ignore[return-value]
 
 
-def select_filter_groups(metric: Tensor, offsets: Optional[Tensor]) -> Tensor:
+def select_filter_groups(metric: Tensor, offsets: Optional[Tensor] = None) -> Tensor:
     """Kernel entry of :func:`rsfast.select.filter_groups`: bool [P]."""
     return call(_filter_groups_impl, select_filter_groups_op, [metric, offsets], metric, offsets)  # type: ignore[return-value]
 

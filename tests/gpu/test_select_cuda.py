@@ -51,8 +51,8 @@ def test_group_ops_match_cpu(dtype, ties):
             assert torch.equal(got, select.best_of_n(r, k, offsets=off))
             for beta in (0.1, 1.0):
                 assert torch.equal(
-                    ops.select_rso(on(r), on(off), k, beta, SEED, 3).cpu(),
-                    ops.select_rso(r, off, k, beta, SEED, 3),
+                    ops.select_rso(on(r), k, beta, SEED, 3, on(off)).cpu(),
+                    ops.select_rso(r, k, beta, SEED, 3, off),
                 )
         for cap in (None, 2):
             a = select.threshold(on(r), 0.25, max_per_group=cap, offsets=on(off))
@@ -79,4 +79,4 @@ def test_rso_law_on_cuda_is_the_cpu_stream():
     seed = int(
         torch.randint(0, 2**63 - 1, (), generator=torch.Generator(device=DEV).manual_seed(4), device=DEV)
     )
-    assert torch.equal(a.cpu(), ops.select_rso(r, None, 3, 0.5, seed, 0))
+    assert torch.equal(a.cpu(), ops.select_rso(r, 3, 0.5, seed, 0, None))
