@@ -38,6 +38,7 @@ parameter out of range in a parameter tensor) give ``valid = False`` and id 0; o
 """
 
 import math
+import warnings
 from typing import NamedTuple, Optional, Union
 
 import torch
@@ -178,6 +179,7 @@ def sample(
     input: str = "logits",
     order: str = "hf",
     return_logprobs: bool = False,
+    n: Optional[int] = None,
     num_samples: Optional[int] = None,
 ) -> TokenSample:
     """One token per row of ``x`` [B, V] under temperature / top-k / top-p / min-p (see the module doc).
@@ -185,26 +187,32 @@ def sample(
     Every parameter is a scalar or a [B] tensor on x's device. ``top_k`` <= 0 or >= V keeps all;
     ``top_p`` in (0, 1]; ``min_p`` in [0, 1]; ``seeds`` in [0, 2**63), ``offsets`` in [0, 2**32) (name the
     decoding step: the same (seed, offset) gives the same token). ``input``: "logits" or "probs" (rows need
-    not sum to 1). ``order``: "hf" or "joint". ``num_samples``: n independent draws per row (ids and
-    logprobs [B, n]; draw j reads Philox block j, so draw 0 is the token of ``num_samples=None``); each
-    extra draw costs a binary search and at most 64 values. Returns :class:`TokenSample`.
+    not sum to 1). ``order``: "hf" or "joint". ``n``: n independent draws per row (ids and logprobs
+    [B, n]; draw j reads Philox block j, so draw 0 is the token of ``n=None``); each extra draw costs a
+    binary search and at most 64 values. ``num_samples`` is the deprecated spelling of ``n``. Returns
+    :class:`TokenSample`.
     """
     _check_rows(x, "x", 2)
     in_code = _choice(input, _ops.INPUTS, "input")
     order_code = _choice(order, _ops.ORDERS, "order")
     t, k, p, mp = _filters(x.shape[0], x.device, temperature, top_k, top_p, min_p, input)
     s, o, per_row = _seeds(seeds, offsets, generator, x.shape[0], x.device)
-    n = 1
     if num_samples is not None:
-        if isinstance(num_samples, bool) or not isinstance(num_samples, int):
-            raise TypeError(f"num_samples must be an int or None, got {type(num_samples).__name__}")
-        if not 1 <= num_samples <= 2**32:
-            raise ValueError(f"num_samples must be in [1, 2**32], got {num_samples}")
+        if n is not None:
+            raise TypeError("pass n or its deprecated spelling num_samples, not both")
+        warnings.warn("tokens.sample(num_samples=) is deprecated: use n=", DeprecationWarning, stacklevel=2)
         n = num_samples
+    draws = 1
+    if n is not None:
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise TypeError(f"n must be an int or None, got {type(n).__name__}")
+        if not 1 <= n <= 2**32:
+            raise ValueError(f"n must be in [1, 2**32], got {n}")
+        draws = n
     ids, valid, lp = _ops.tokens_sample(
-        x.contiguous(), t, k, p, mp, s, o, per_row, in_code, order_code, bool(return_logprobs), n
+        x.contiguous(), t, k, p, mp, s, o, per_row, in_code, order_code, bool(return_logprobs), draws
     )
-    if num_samples is None:
+    if n is None:
         ids, lp = ids[:, 0], lp[:, 0]
     return TokenSample(ids, valid, lp if return_logprobs else None)
 

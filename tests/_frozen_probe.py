@@ -143,9 +143,7 @@ def main() -> None:
     res["perturb_"] = digest(*tensors)
     logits = 3 * torch.randn(64, 2_003, generator=gen(31))
     kw = dict(temperature=0.8, top_k=50, top_p=0.9, min_p=0.02)
-    r = rsfast.tokens.sample(
-        logits, seeds=torch.arange(64), offsets=7, num_samples=3, return_logprobs=True, **kw
-    )
+    r = rsfast.tokens.sample(logits, seeds=torch.arange(64), offsets=7, n=3, return_logprobs=True, **kw)
     res["tokens/sample"] = digest(
         r.ids, r.valid, r.logprobs, rsfast.tokens.renorm_probs(logits, input="logits", **kw)
     )

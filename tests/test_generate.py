@@ -299,3 +299,16 @@ def test_errors_name_the_argument():
     with pytest.raises(rsfast.SamplingError, match="not a distribution"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         rsfast.generate(NaNModel(), [[1]], 1, max_new_tokens=2)
+
+
+def test_tuner_generate_takes_n_and_the_deprecated_num_samples():
+    from rsfast.finetune.rft import RejectionSamplingFineTuner
+
+    m = _model(7)
+    tuner = RejectionSamplingFineTuner(
+        m, lambda p, c, r: [1.0] * len(c), samples_per_prompt=2, max_new_tokens=3
+    )
+    want = tuner.generate([[1, 2]], 3, seeds=[7])
+    assert len(want[0]) == 3
+    with pytest.warns(DeprecationWarning, match="n="):
+        assert tuner.generate([[1, 2]], num_samples=3, seeds=[7]) == want

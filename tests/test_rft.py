@@ -602,7 +602,7 @@ def test_bad_step_inputs():
         wrong_gen.step([[1, 2]])
     with pytest.raises(TypeError, match="rounds"):
         tuner.fit([[1, 2]], rounds=1.5)
-    with pytest.raises(ValueError, match="num_samples"):
+    with pytest.raises(ValueError, match="n must"):
         sample_completions(tiny_model(), [[1]], 0, max_new_tokens=2)
     with pytest.raises(ValueError, match="seeds"):
         sample_completions(tiny_model(), [[1], [2]], 1, max_new_tokens=2, seeds=[1])

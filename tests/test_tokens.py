@@ -55,7 +55,7 @@ def test_thread_count_does_not_matter():
     outs = []
     for n in (1, 2, 3):
         torch.set_num_threads(n)
-        outs.append(tokens.sample(x, seeds=seeds, num_samples=3, **KW).ids)
+        outs.append(tokens.sample(x, seeds=seeds, n=3, **KW).ids)
     assert torch.equal(outs[0], outs[1]) and torch.equal(outs[0], outs[2])
 
 
@@ -77,10 +77,10 @@ def test_generator_path_is_reproducible_and_rows_differ():
     assert a.unique().numel() > 10  # distinct streams per row
 
 
-def test_num_samples_first_draw_is_the_single_draw():
+def test_n_first_draw_is_the_single_draw():
     x = _logits(8, 3000, 5)
     one = tokens.sample(x, seeds=torch.arange(8), **KW).ids
-    many = tokens.sample(x, seeds=torch.arange(8), num_samples=50, **KW).ids
+    many = tokens.sample(x, seeds=torch.arange(8), n=50, **KW).ids
     assert torch.equal(many[:, 0], one)
 
 
@@ -128,7 +128,7 @@ def test_renorm_and_mask_match_twin(order):
 def test_probs_input_and_zero_heavy_rows():
     p = torch.rand(5, 300, generator=torch.Generator().manual_seed(9))
     p[p < 0.7] = 0
-    r = tokens.sample(p, input="probs", seeds=torch.arange(5), num_samples=2000, top_p=0.8)
+    r = tokens.sample(p, input="probs", seeds=torch.arange(5), n=2000, top_p=0.8)
     assert bool(r.valid.all())
     law, _ = ref.tokens_filtered_probs(p, input="probs", top_p=0.8)
     assert bool((law.gather(1, r.ids) > 0).all())
@@ -175,7 +175,7 @@ def test_nan_rows_never_leave_the_vocabulary():
         x = torch.full((3, v), math.nan)
         x[1] = -math.inf
         x[2, -1] = math.inf
-        r = tokens.sample(x, seeds=1, top_k=5, top_p=0.5, num_samples=4)
+        r = tokens.sample(x, seeds=1, top_k=5, top_p=0.5, n=4)
         assert bool(((r.ids >= 0) & (r.ids < v)).all()) and not bool(r.valid.any())
 
 
@@ -207,8 +207,8 @@ def test_argument_errors():
         tokens.sample(torch.zeros(2, 3, dtype=torch.int64))
     with pytest.raises(ValueError, match="x"):
         tokens.sample(torch.zeros(3))
-    with pytest.raises(ValueError, match="num_samples"):
-        tokens.sample(x, num_samples=0)
+    with pytest.raises(ValueError, match="n must"):
+        tokens.sample(x, n=0)
 
 
 def test_opcheck():
@@ -241,3 +241,13 @@ def test_compile_fullgraph_decode_step_matches_eager():
     seeds, offsets = torch.arange(8), torch.full((8,), 3)
     compiled = torch.compile(step, fullgraph=True, backend="aot_eager")
     assert torch.equal(compiled(x, seeds, offsets), step(x, seeds, offsets))
+
+
+def test_num_samples_is_the_deprecated_spelling_of_n():
+    x = torch.randn(3, 40, generator=torch.Generator().manual_seed(0))
+    want = tokens.sample(x, seeds=5, n=4).ids
+    with pytest.warns(DeprecationWarning, match="n="):
+        got = tokens.sample(x, seeds=5, num_samples=4).ids
+    assert torch.equal(want, got)
+    with pytest.raises(TypeError, match="not both"):
+        tokens.sample(x, n=2, num_samples=2)

@@ -105,7 +105,7 @@ def test_law_matches_twin(case):
     x = _row(kind, v, v + len(kw))[None]
     law, valid = ref.tokens_filtered_probs(x, input=inp, **kw)
     assert bool(valid[0])
-    r = tokens.sample(x, seeds=1234 + v, num_samples=DRAWS, input=inp, **kw)
+    r = tokens.sample(x, seeds=1234 + v, n=DRAWS, input=inp, **kw)
     assert bool(r.valid[0])
     counts = torch.bincount(r.ids[0], minlength=v)
     assert int(counts[law[0] == 0].sum()) == 0, (
@@ -119,7 +119,7 @@ def test_law_low_precision_inputs(dtype):
     x = _row("normal1", 3000, 5)[None].to(dtype)
     kw = dict(top_k=100, top_p=0.8, temperature=0.9)
     law, _ = ref.tokens_filtered_probs(x, **kw)
-    r = tokens.sample(x, seeds=99, num_samples=DRAWS, **kw)
+    r = tokens.sample(x, seeds=99, n=DRAWS, **kw)
     counts = torch.bincount(r.ids[0], minlength=3000)
     assert int(counts[law[0] == 0].sum()) == 0
     assert chi2_p(counts, law[0]) > THRESHOLD
@@ -136,7 +136,7 @@ def test_law_mixed_rows():
         min_p=torch.tensor([0.0, 0.05, 0.0, 0.5]),
     )
     law, valid = ref.tokens_filtered_probs(x, **kw)
-    r = tokens.sample(x, seeds=torch.tensor([5, 6, 7, 8]), num_samples=DRAWS // 4, **kw)
+    r = tokens.sample(x, seeds=torch.tensor([5, 6, 7, 8]), n=DRAWS // 4, **kw)
     for b in range(4):
         counts = torch.bincount(r.ids[b], minlength=v)
         assert int(counts[law[b] == 0].sum()) == 0
@@ -158,7 +158,7 @@ def test_boundary_ties_exact_kept_sets():
     # top-p 0.5: mass strictly above 0.2 is 0.3 < 0.5, above the 0.1s it is 0.5, not < 0.5
     r = tokens.renorm_probs(x, top_p=0.5)
     assert torch.equal(r[0] > 0, torch.tensor([True, True] + [False] * 6))
-    ids = tokens.sample(x, input="probs", top_p=0.5, seeds=3, num_samples=DRAWS).ids[0]
+    ids = tokens.sample(x, input="probs", top_p=0.5, seeds=3, n=DRAWS).ids[0]
     assert set(ids.unique().tolist()) == {0, 1}
     law, _ = ref.tokens_filtered_probs(x, top_p=0.5, input="probs")
     assert chi2_p(torch.bincount(ids, minlength=8), law[0]) > THRESHOLD
@@ -204,7 +204,7 @@ def test_logprobs_match_twin():
     x = _row("normal5", 5000, 3)[None].expand(4, 5000)
     kw = dict(top_k=200, top_p=0.95, temperature=0.9)
     law, _ = ref.tokens_filtered_probs(x[:1], **kw)
-    r = tokens.sample(x, seeds=torch.arange(4), num_samples=1000, return_logprobs=True, **kw)
+    r = tokens.sample(x, seeds=torch.arange(4), n=1000, return_logprobs=True, **kw)
     expect = torch.log(law[0][r.ids]).float()
     assert torch.allclose(r.logprobs, expect, atol=1e-5, rtol=1e-5)
     assert math.isclose(float(tokens.sample(x, temperature=0.0, return_logprobs=True).logprobs[0]), 0.0)

@@ -52,12 +52,12 @@ def _sample_impl(
     input: int,
     order: int,
     want_logprobs: bool,
-    num_samples: int,
+    n: int,
 ) -> Tuple[Tensor, Tensor, Tensor]:
     b, v = x.shape
-    ids = torch.empty((b, num_samples), dtype=torch.int64, device=x.device)
+    ids = torch.empty((b, n), dtype=torch.int64, device=x.device)
     valid = torch.empty(b, dtype=torch.bool, device=x.device)
-    logprobs = torch.empty((b if want_logprobs else 0, num_samples), dtype=torch.float32, device=x.device)
+    logprobs = torch.empty((b if want_logprobs else 0, n), dtype=torch.float32, device=x.device)
     if b > 0:
         device, stream = _native.device_args(x)
         _native.tokens_sample_into(
@@ -71,7 +71,7 @@ def _sample_impl(
             _native.ptr(seeds),
             _native.ptr(offsets),
             per_row_stream,
-            num_samples,
+            n,
             _native.ptr(ids),
             _native.ptr(valid),
             _native.ptr(logprobs) if want_logprobs else 0,
@@ -82,7 +82,7 @@ def _sample_impl(
 
 
 #: ``rsfast::tokens_sample(x, temperature, top_k, top_p, min_p, seeds, offsets, per_row_stream, input, order,
-#: want_logprobs, num_samples) -> (ids [B, n], valid [B], logprobs [B, n] or [0, n])``.
+#: want_logprobs, n) -> (ids [B, n], valid [B], logprobs [B, n] or [0, n])``.
 tokens_sample_op = define(
     "rsfast::tokens_sample", _sample_impl, mutates_args=(), device_types=("cpu", "cuda")
 )
@@ -101,13 +101,13 @@ def _sample_fake(
     input: int,
     order: int,
     want_logprobs: bool,
-    num_samples: int,
+    n: int,
 ) -> Tuple[Tensor, Tensor, Tensor]:
     b = x.shape[0]
     return (
-        x.new_empty((b, num_samples), dtype=torch.int64),
+        x.new_empty((b, n), dtype=torch.int64),
         x.new_empty((b,), dtype=torch.bool),
-        x.new_empty((b if want_logprobs else 0, num_samples), dtype=torch.float32),
+        x.new_empty((b if want_logprobs else 0, n), dtype=torch.float32),
     )
 
 
@@ -123,7 +123,7 @@ def tokens_sample(
     input: int,
     order: int,
     want_logprobs: bool,
-    num_samples: int,
+    n: int,
 ) -> Tuple[Tensor, Tensor, Tensor]:
     """Kernel entry of :func:`rsfast.tokens.sample` (validated there)."""
     args = (
@@ -138,7 +138,7 @@ def tokens_sample(
         input,
         order,
         want_logprobs,
-        num_samples,
+        n,
     )
     return call(_sample_impl, tokens_sample_op, [x, temperature, top_k, top_p, min_p, seeds, offsets], *args)
 

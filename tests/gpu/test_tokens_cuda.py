@@ -57,13 +57,13 @@ def test_sample_bit_equal(v, dtype, order):
     x = _batch(b, v, v).to(dtype)
     p = _params(b, v)
     seeds = torch.arange(b) * 7919
-    cpu = tokens.sample(x, seeds=seeds, offsets=3, order=order, num_samples=4, return_logprobs=True, **p)
+    cpu = tokens.sample(x, seeds=seeds, offsets=3, order=order, n=4, return_logprobs=True, **p)
     gpu = tokens.sample(
         x.to(DEV),
         seeds=seeds.to(DEV),
         offsets=3,
         order=order,
-        num_samples=4,
+        n=4,
         return_logprobs=True,
         **_to(p, DEV),
     )

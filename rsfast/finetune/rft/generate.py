@@ -24,7 +24,7 @@ from .common import (
 def sample_completions(
     model: nn.Module,
     prompts: Sequence[Tokens],
-    num_samples: int,
+    n: int,
     *,
     max_new_tokens: int,
     temperature: float = 1.0,
@@ -34,7 +34,7 @@ def sample_completions(
     generator: torch.Generator | None = None,
     batch_size: int = 256,
 ) -> list[list[list[int]]]:
-    """Sample ``num_samples`` completions for every prompt from a causal LM, batched.
+    """Sample ``n`` completions for every prompt from a causal LM, batched.
 
     Prompts of equal length are batched together (``batch_size`` rows of [prompt, sample] per forward),
     so the model needs no attention mask. Each step recomputes the whole prefix (no KV cache), which is
@@ -42,14 +42,14 @@ def sample_completions(
     sampler (e.g. Hugging Face ``generate``). Rows that emitted ``eos_token_id`` stop.
 
     Token t of sample j of prompt i is the inverse-CDF draw of ``softmax(logits / temperature)`` (after
-    top-k) at a uniform that depends only on ``seeds[i]`` (float64 uniforms [num_samples, max_new_tokens]
+    top-k) at a uniform that depends only on ``seeds[i]`` (float64 uniforms [n, max_new_tokens]
     from ``torch.Generator().manual_seed(seeds[i])``), never on the batch: a prompt gets the same
     completions whatever it is batched with, on any number of ranks.
 
     Args:
         model: causal LM, ``model(input_ids [B, T]) -> logits [B, T, V]`` (or ``.logits``).
         prompts: P token sequences (lists of ints or 1-D integer tensors), each non-empty.
-        num_samples: completions per prompt, >= 1.
+        n: completions per prompt, >= 1.
         max_new_tokens: most tokens per completion, >= 1.
         temperature: > 0 samples, 0 is greedy (ties to the lower token id).
         top_k: sample among the k most likely tokens only; None: all.
@@ -66,7 +66,7 @@ def sample_completions(
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     prompt_lists = _check_prompts(list(prompts) if isinstance(prompts, (list, tuple)) else prompts)
-    num_samples = _check_positive_int(num_samples, "num_samples")
+    n = _check_positive_int(n, "n")
     max_new_tokens = _check_positive_int(max_new_tokens, "max_new_tokens")
     batch_size = _check_positive_int(batch_size, "batch_size")
     temperature = _check_float(temperature, "temperature")
@@ -87,11 +87,11 @@ def sample_completions(
     except StopIteration:
         device = torch.device("cpu")
 
-    out: list[list[list[int]]] = [[[] for _ in range(num_samples)] for _ in prompt_lists]
+    out: list[list[list[int]]] = [[[] for _ in range(n)] for _ in prompt_lists]
     by_length: dict[int, list[int]] = {}
     for i, p in enumerate(prompt_lists):
         by_length.setdefault(len(p), []).append(i)
-    rows_all = [(i, j) for length in sorted(by_length) for i in by_length[length] for j in range(num_samples)]
+    rows_all = [(i, j) for length in sorted(by_length) for i in by_length[length] for j in range(n)]
     uniforms: dict[int, Tensor] = {}
     start = 0
     while start < len(rows_all):
@@ -107,7 +107,7 @@ def sample_completions(
         for i, _ in rows:
             if i not in uniforms:
                 g = torch.Generator().manual_seed(int(seeds[i]) % 2**63)
-                uniforms[i] = torch.rand(num_samples, max_new_tokens, dtype=torch.float64, generator=g)
+                uniforms[i] = torch.rand(n, max_new_tokens, dtype=torch.float64, generator=g)
         u = torch.stack([uniforms[i][j] for i, j in rows]).to(device)
         seq = torch.tensor([prompt_lists[i] for i, _ in rows], dtype=torch.long, device=device)
         new = torch.zeros(len(rows), max_new_tokens, dtype=torch.long, device=device)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -62,7 +63,7 @@ class RejectionSamplingFineTuner:
         filter_groups: DAPO: drop prompts whose N rewards are all equal (nothing to contrast).
         max_refills: with ``filter_groups``, most extra generation passes per round over fresh prompts
             (from :meth:`fit`'s pool or ``step``'s ``refill``) to make up for dropped prompts.
-        generate_fn: ``generate_fn(model, prompts, num_samples) -> completions`` (P lists of N token
+        generate_fn: ``generate_fn(model, prompts, n) -> completions`` (P lists of N token
             sequences) replacing the built-in sampler; called on the unwrapped model in eval mode, under
             ``torch.no_grad``.
         max_new_tokens, temperature, top_k, eos_token_id: the built-in sampler's settings
@@ -230,17 +231,24 @@ class RejectionSamplingFineTuner:
         return seed
 
     def generate(
-        self, prompts: Sequence[Tokens], num_samples: int | None = None, *, seeds: Sequence[int] | None = None
+        self,
+        prompts: Sequence[Tokens],
+        n: int | None = None,
+        *,
+        seeds: Sequence[int] | None = None,
+        num_samples: int | None = None,
     ) -> list[list[list[int]]]:
-        """N completions per prompt from the current model (``generate_fn`` when given), on this rank only.
+        """``n`` completions per prompt (default ``samples_per_prompt``) from the current model
+        (``generate_fn`` when given), on this rank only; ``num_samples`` is the deprecated spelling of ``n``.
 
         Returns ``out[i][j]``, token lists."""
         prompt_lists = _check_prompts(prompts)
-        n = (
-            self.samples_per_prompt
-            if num_samples is None
-            else _check_positive_int(num_samples, "num_samples")
-        )
+        if num_samples is not None:
+            if n is not None:
+                raise TypeError("pass n or its deprecated spelling num_samples, not both")
+            warnings.warn("generate(num_samples=) is deprecated: use n=", DeprecationWarning, stacklevel=2)
+            n = num_samples
+        n = self.samples_per_prompt if n is None else _check_positive_int(n, "n")
         was_training = self.module.training
         self.module.eval()
         try:
