@@ -1,4 +1,4 @@
-"""One rank of the 2-process RejectionSamplingFineTuner test (tests/test_rft.py::test_ddp_two_ranks).
+"""One rank of the 2-process RejectionSamplingFineTuner test (tests/test_rft_inputs.py::test_ddp_two_ranks).
 
 Run as ``python _rft_ddp_worker.py OUT`` with torchrun's environment (RANK, WORLD_SIZE, MASTER_ADDR,
 MASTER_PORT); writes the round statistics and the final weights to OUT (torch.save). :func:`run` is also
