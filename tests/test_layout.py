@@ -71,6 +71,17 @@ def test_modules_are_small():
         assert (lines > 650) == (rel in STILL_LARGE), f"rsfast/{rel}: {lines} lines"
 
 
+def test_native_sources_and_tests_are_small():
+    """The same bound on the kernels, drivers and bindings (csrc/) and on the test modules."""
+    root = Path(__file__).resolve().parent.parent
+    files = [p for p in (root / "csrc").rglob("*") if p.suffix in (".h", ".cpp", ".cu", ".cuh")]
+    files += list((root / "tests").rglob("*.py"))
+    assert len(files) > 50
+    for path in files:
+        lines = len(path.read_text().splitlines())
+        assert lines <= 650, f"{path.relative_to(root)}: {lines} lines"
+
+
 def test_every_op_module_registers_ops_with_fake_kernels():
     names = [n for n in ops.__all__ if n.endswith("_op")]
     assert len(names) >= 12
