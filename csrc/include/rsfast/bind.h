@@ -66,6 +66,8 @@ F isa_pick(F base, F avx2) {
 #define RSFAST_CUDA(ns, fn) nullptr
 #endif
 
+// Same<T>::type is T in a non-deduced context: `Args` is deduced from the CPU driver alone, so nullptr
+// (no CUDA) converts to the CUDA driver's pointer type.
 template <typename T>
 struct Same {
   using type = T;
