@@ -386,11 +386,12 @@ def bimodal():
 
 
 def test_sample_dispatch_and_fields(monkeypatch):
-    from rsfast import _native
+    import importlib
 
+    bridge = importlib.import_module("rsfast.ops.fused_sample")
     calls = []
-    real = _native.fused_sample_into
-    monkeypatch.setattr(_native, "fused_sample_into", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    real = bridge.fused_sample_into
+    monkeypatch.setattr(bridge, "fused_sample_into", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
     t, q = bimodal()
     res = rsfast.sample(t, q, 3000, log_M=3.35, generator=gen(0))
     assert len(calls) == 1 and res.num_rounds == 1 and res.num_accepted == 3000

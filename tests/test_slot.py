@@ -14,7 +14,8 @@ import pytest
 import torch
 from _helpers import DTYPES, SEED, TESTS_DIR, _child_env
 
-from rsfast import _native, ops, reference
+from rsfast import ops, reference
+from rsfast.ops.slot_sample import slot_sample_into
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -152,7 +153,7 @@ def test_invalid_rows_write_nan_count_and_flag(dtype):
         out = torch.empty(sample * 3, dtype=dtype)
         exhausted = torch.zeros(1, dtype=torch.int64)
         invalid = torch.zeros(1, dtype=torch.int64)
-        _native.slot_sample_into("truncated_normal", params, SEED, 0, out, exhausted, invalid)
+        slot_sample_into("truncated_normal", params, SEED, 0, out, exhausted, invalid)
         out = out.reshape(sample, 3)
         assert bool(torch.isnan(out[:, :2]).all()) and not bool(torch.isnan(out[:, 2]).any())
         assert int(exhausted) == 2 * sample and int(invalid) == (1 << 0) | (1 << 3)

@@ -4,16 +4,20 @@ rows, in order, to a fixed-capacity output at a device-side count. Twin:
 
 import math
 from collections.abc import Iterable
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
 
-from .. import _native
+from .. import _C, _native
 from .._checks import check_int, check_seed_offset, check_tensor
+from .._native import DTYPE_CODES, device_args, ptr
 from ._define import define, direct
 
 __all__ = ["accept_compact", "accept_compact_op"]
+
+#: Slots of the int64 statistics vector of accept_compact (CountSlot in csrc/include/rsfast/registry.h).
+COUNT_SLOTS = _native.slots("count_slot")
 
 
 def _named(*tensors: Tensor) -> Iterable[Tuple[str, Tensor]]:
@@ -38,9 +42,9 @@ def _check_accept(
             f"out must be [capacity, {', '.join(map(str, x.shape[1:]))}] of {x.dtype}, "
             f"got {tuple(out.shape)} of {out.dtype}"
         )
-    if counts.shape != (len(_native.COUNT_SLOTS),) or counts.dtype != torch.int64:
+    if counts.shape != (len(COUNT_SLOTS),) or counts.dtype != torch.int64:
         raise ValueError(
-            f"counts must be int64 [{len(_native.COUNT_SLOTS)}], got {counts.dtype} {tuple(counts.shape)}"
+            f"counts must be int64 [{len(COUNT_SLOTS)}], got {counts.dtype} {tuple(counts.shape)}"
         )
     if max_log_ratio.shape != (1,) or max_log_ratio.dtype != torch.float64:
         raise ValueError(
@@ -67,7 +71,7 @@ def _accept_compact_impl(
     _check_accept(x, log_p, log_q, out, counts, max_log_ratio)
     check_seed_offset(seed, offset)
     if x.shape[0] > 0:
-        _native.accept_compact_into(x, log_p, log_q, log_M, seed, offset, out, counts, max_log_ratio)
+        accept_compact_into(x, log_p, log_q, log_M, seed, offset, out, counts, max_log_ratio)
 
 
 #: The registered op ``rsfast::accept_compact`` (see :func:`accept_compact`): for torch.compile and
@@ -132,3 +136,36 @@ def _accept_compact_fake(
     max_log_ratio: Tensor,
 ) -> None:
     _check_accept(x, log_p, log_q, out, counts, max_log_ratio)
+
+
+# ---------------------------------------------------------------- the native bridge
+
+
+def accept_compact_into(
+    x: torch.Tensor,
+    log_p: torch.Tensor,
+    log_q: torch.Tensor,
+    log_M: float,
+    seed: int,
+    offset: int,
+    out: torch.Tensor,
+    counts: torch.Tensor,
+    max_log_ratio: torch.Tensor,
+    scratch: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
+    """Run the accept_compact kernel; arguments already validated by :mod:`rsfast.ops` or the engine.
+
+    ``scratch`` (uint8, on x's device) is reused when it is large enough; the scratch used is returned so
+    that a loop can pass it back next round.
+    """
+    device, stream = device_args(x)
+    m = x.shape[0]
+    row_bytes = math.prod(x.shape[1:]) * x.element_size()
+    need = _C.accept_compact_scratch_bytes(m, device)
+    if scratch is None or scratch.numel() < need:
+        scratch = torch.empty(need, dtype=torch.uint8, device=x.device)
+    _C.accept_compact(
+        DTYPE_CODES[log_p.dtype], m, row_bytes, out.shape[0], ptr(x), ptr(log_p), ptr(log_q), float(log_M),
+        seed, offset, ptr(out), ptr(counts), ptr(max_log_ratio), ptr(scratch), device, stream,
+    )  # fmt: skip
+    return scratch

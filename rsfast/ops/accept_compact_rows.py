@@ -8,8 +8,9 @@ from typing import List, Optional, Tuple, Union
 import torch
 from torch import Tensor
 
-from .. import _native
+from .. import _C
 from .._checks import check_int, check_seed_offset, check_tensor
+from .._native import DTYPE_CODES, device_args, ptr
 from ._define import define, direct
 
 __all__ = ["accept_compact_rows", "accept_compact_rows_op"]
@@ -72,8 +73,8 @@ def _accept_compact_rows_impl(
     outs = [torch.empty(t.shape, dtype=t.dtype, device=t.device) for t in srcs]
     count = torch.zeros((), dtype=torch.int64, device=lr.device)
     if b > 0:
-        scratch = _native.accept_compact_rows_decide(lr, log_M, lmt, seed, offset, count)
-        _native.accept_compact_rows_gather(b, srcs, outs, b, True, scratch)
+        scratch = accept_compact_rows_decide(lr, log_M, lmt, seed, offset, count)
+        accept_compact_rows_gather(b, srcs, outs, b, True, scratch)
     return outs, count
 
 
@@ -94,10 +95,10 @@ def _accept_compact_rows_exact(
     count = torch.zeros((), dtype=torch.int64, device=lr.device)
     if b == 0:
         return [t.new_empty(t.shape) for t in srcs], count
-    scratch = _native.accept_compact_rows_decide(lr, log_M, lmt, seed, offset, count)
+    scratch = accept_compact_rows_decide(lr, log_M, lmt, seed, offset, count)
     k = int(count)
     outs = [torch.empty((k, *t.shape[1:]), dtype=t.dtype, device=t.device) for t in srcs]
-    _native.accept_compact_rows_gather(b, srcs, outs, k, False, scratch)
+    accept_compact_rows_gather(b, srcs, outs, k, False, scratch)
     return outs, count
 
 
@@ -220,3 +221,49 @@ def accept_compact_rows(
         torch._check(k <= log_ratio.shape[0])
         outs = [o[:k] for o in outs]
     return list(outs), count
+
+
+# ---------------------------------------------------------------- the native bridge
+
+
+def accept_compact_rows_decide(
+    log_ratio: torch.Tensor,
+    log_M: float,
+    log_M_tensor: Optional[torch.Tensor],
+    seed: int,
+    offset: int,
+    count: torch.Tensor,
+) -> torch.Tensor:
+    """Decide every row of ``log_ratio`` (float32/float64 [B], contiguous); write the accepted count to
+    ``count`` (int64, one element, same device) and return the scratch that the gather reads. ``log_M_tensor``
+    (one element of log_ratio's dtype and device) replaces ``log_M`` when given. Arguments already
+    validated by :mod:`rsfast.ops`."""
+    device, stream = device_args(log_ratio)
+    m = log_ratio.shape[0]
+    scratch = torch.empty(
+        _C.accept_compact_rows_scratch_bytes(m, device), dtype=torch.uint8, device=log_ratio.device
+    )
+    _C.accept_compact_rows_decide(
+        DTYPE_CODES[log_ratio.dtype], m, ptr(log_ratio), float(log_M), ptr(log_M_tensor), seed, offset,
+        ptr(count), ptr(scratch), device, stream,
+    )  # fmt: skip
+    return scratch
+
+
+def accept_compact_rows_gather(
+    m: int,
+    src: List[torch.Tensor],
+    dst: List[torch.Tensor],
+    capacity: int,
+    zero_tail: bool,
+    scratch: torch.Tensor,
+) -> None:
+    """Copy the accepted rows of every ``src[i]`` ([m, ...], contiguous) to the first rows of ``dst[i]``
+    ([capacity, ...], same dtype, contiguous), from the scratch of :func:`accept_compact_rows_decide`;
+    with ``zero_tail`` also zero the rows past the accepted count."""
+    device, stream = device_args(scratch)
+    row_bytes = [math.prod(t.shape[1:]) * t.element_size() for t in src]
+    _C.accept_compact_rows_gather(
+        m, [ptr(t) for t in src], [ptr(t) for t in dst], row_bytes, capacity, bool(zero_tail), ptr(scratch),
+        device, stream,
+    )  # fmt: skip

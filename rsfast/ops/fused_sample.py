@@ -3,20 +3,22 @@ proposal, in one launch (propose, score, accept per output row). Twin:
 :func:`rsfast.reference.fused_sample`."""
 
 import math
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor
 
-from .. import _native
+from .. import _C, _native
 from .._checks import check_int, check_seed_offset, check_tensor
+from .._native import DTYPE_CODES, device_args, ptr
 from ._define import define, direct
-from .propose import LOG_2PI, check_proposal, derived_params
+from .propose import LOG_2PI, PROPOSAL_KINDS, check_proposal, derived_params
 
 __all__ = ["fused_sample", "fused_sample_op", "fused_target_params", "FUSED_COUNT_SLOTS"]
 
 #: Slots of the ``counts`` output of :func:`fused_sample`.
-FUSED_COUNT_SLOTS = _native.FUSED_COUNT_SLOTS
+#: Slots of the int64 statistics vector of fused_sample (FusedSlot in csrc/include/rsfast/registry.h).
+FUSED_COUNT_SLOTS = _native.slots("fused_slot")
 _I64_LIMIT = 2**63
 
 
@@ -80,7 +82,7 @@ def _fused_sample_impl(
     if n > 0:
         q = derived_params(kind, params)
         q_inv = (1 / q[1]).contiguous() if kind == "mixture_normal" else None
-        _native.fused_sample_into(
+        fused_sample_into(
             kind, q, q_inv, fused_target_params(logits, loc, scale), n, log_M, seed, offset, max_proposals,
             out, counts, max_log_ratio,
         )  # fmt: skip
@@ -175,3 +177,34 @@ def _fused_sample_fake(
         ref.new_empty((len(FUSED_COUNT_SLOTS),), dtype=torch.int64),
         ref.new_empty((1,), dtype=torch.float64),
     )
+
+
+# ---------------------------------------------------------------- the native bridge
+
+
+def fused_sample_into(
+    kind: str,
+    q_derived: List[torch.Tensor],
+    q_inv_scale: Optional[torch.Tensor],
+    p_derived: List[torch.Tensor],
+    n: int,
+    log_M: float,
+    seed: int,
+    offset: int,
+    max_proposals: int,
+    out: torch.Tensor,
+    counts: torch.Tensor,
+    max_log_ratio: torch.Tensor,
+) -> None:
+    """Run the fused_sample kernel into out [n, D], counts int64 [6] (zeroed) and max_log_ratio float64 [1]
+    (-inf); arguments already validated by :mod:`rsfast.ops` or the engine. ``q_derived`` is
+    :func:`rsfast.ops.derived_params` of the proposal, ``p_derived`` the target's (loc, 1 / scale, const)."""
+    device, stream = device_args(out)
+    a, b, c, cdf = (q_derived + [None] * 4)[:4]
+    p_loc, p_inv, p_c = p_derived
+    ncomp_q = c.shape[0] if kind == "mixture_normal" else 1
+    _C.fused_sample(
+        PROPOSAL_KINDS[kind], DTYPE_CODES[out.dtype], out.shape[1], ncomp_q, p_c.shape[0], n, seed, offset,
+        float(log_M), max_proposals, ptr(a), ptr(b), ptr(c), ptr(cdf), ptr(q_inv_scale),
+        ptr(p_loc), ptr(p_inv), ptr(p_c), ptr(out), ptr(counts), ptr(max_log_ratio), device, stream,
+    )  # fmt: skip

@@ -7,12 +7,16 @@ from typing import List, Tuple, Union
 import torch
 from torch import Tensor
 
-from .. import _native
+from .. import _C, _native
 from .._checks import check_int, check_seed_offset, check_tensor
 from .._compat import increment_version
+from .._native import device_args, ptr
 from ._define import define, direct
 
 __all__ = ["perturb_", "perturb_op", "PERTURB_DTYPES"]
+
+#: Storage dtypes of the perturb kernel.
+PERTURB_DTYPE_CODES = _native.dtypes("float32", "float64", "float16", "bfloat16")
 
 #: Dtypes :func:`perturb_` accepts (the noise is made in float32 for all of them).
 PERTURB_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
@@ -49,7 +53,7 @@ def _perturb_impl(tensors: List[Tensor], seed: int, scale: float) -> None:
         if t.numel() > 0:
             groups.setdefault(t.device, []).append(i)
     for idx in groups.values():
-        _native.perturb_into([tensors[i] for i in idx], idx, seed, scale)
+        perturb_into([tensors[i] for i in idx], idx, seed, scale)
 
 
 #: The registered op ``rsfast::perturb_`` (see :func:`perturb_`): for torch.compile and opcheck. It
@@ -118,3 +122,18 @@ def perturb_(tensors: Union[List[Tensor], Tuple[Tensor, ...], Tensor], seed: int
             increment_version(tensors)  # torch 2.4 takes one tensor, not a list
         else:
             perturb_op(tensors, seed, scale)
+
+
+# ---------------------------------------------------------------- the native bridge
+
+
+def perturb_into(tensors: List[torch.Tensor], indices: List[int], seed: int, scale: float) -> None:
+    """Run the perturb kernel on ``tensors`` (contiguous, floating, one device, validated by
+    :func:`rsfast.ops.perturb_`); ``indices[c]`` is tensor c's position in the caller's list."""
+    if not tensors:
+        return
+    device, stream = device_args(tensors[0])
+    _C.perturb(
+        [ptr(t) for t in tensors], [t.numel() for t in tensors],
+        [PERTURB_DTYPE_CODES[t.dtype] for t in tensors], list(indices), seed, float(scale), device, stream,
+    )  # fmt: skip

@@ -7,11 +7,15 @@ from typing import List, Tuple
 import torch
 from torch import Tensor
 
-from .. import _native
+from .. import _C, _native
 from .._checks import check_int, check_seed_offset, check_tensor
+from .._native import DTYPE_CODES, device_args, ptr
 from ._define import define, direct
 
 __all__ = ["propose", "propose_op", "derived_params", "PROPOSAL_PARAMS"]
+
+#: Proposal kind codes (ProposalKind in csrc/include/rsfast/registry.h).
+PROPOSAL_KINDS = _native.CODES["proposal_kind"]
 
 # Parameters of each built-in proposal kind, in the order ops.propose takes them.
 PROPOSAL_PARAMS = {
@@ -82,7 +86,7 @@ def _propose_impl(kind: str, params: List[Tensor], m: int, seed: int, offset: in
     x = torch.empty((m, dim), dtype=ref.dtype, device=ref.device)
     log_q = torch.empty((m,), dtype=ref.dtype, device=ref.device)
     if m > 0:
-        _native.propose_into(kind, derived_params(kind, params), m, seed, offset, x, log_q)
+        propose_into(kind, derived_params(kind, params), m, seed, offset, x, log_q)
     return x, log_q
 
 
@@ -126,3 +130,26 @@ def _propose_fake(kind: str, params: List[Tensor], m: int, seed: int, offset: in
     dim, _ = check_proposal(kind, params)
     ref = params[-1]
     return ref.new_empty((m, dim)), ref.new_empty((m,))
+
+
+# ---------------------------------------------------------------- the native bridge
+
+
+def propose_into(
+    kind: str,
+    params: List[torch.Tensor],
+    m: int,
+    seed: int,
+    offset: int,
+    x: torch.Tensor,
+    log_q: torch.Tensor,
+) -> None:
+    """Fill x [m, D] and log_q [m] from the derived parameters of :func:`rsfast.ops.propose`."""
+    device, stream = device_args(x)
+    a, b, c, cdf = (params + [None] * 4)[:4]
+    dim = x.shape[1]
+    ncomp = c.shape[0] if kind == "mixture_normal" else 1
+    _C.propose(
+        PROPOSAL_KINDS[kind], DTYPE_CODES[x.dtype], dim, ncomp, m, seed, offset,
+        ptr(a), ptr(b), ptr(c), ptr(cdf), ptr(x), ptr(log_q), device, stream,
+    )  # fmt: skip

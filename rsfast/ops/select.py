@@ -8,8 +8,9 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-from .. import _native
+from .. import _C, _native
 from .._checks import OFFSET_LIMIT, check_seed_offset
+from .._native import device_args, ptr
 from ._define import call, define
 
 __all__ = [
@@ -29,6 +30,10 @@ __all__ = [
     "check_layout",
     "check_layout_data",
 ]
+
+SELECT_OPS = _native.CODES["select_op"]
+SELECT_DTYPE_CODES = _native.dtypes("float32", "float64", "int64")
+SELECT_SCRATCH = _native.CODES["select_scratch"]
 
 # The kernels of rsfast.select as registered ops ``rsfast::select_*``. Groups are dense [P, N] values
 # (offsets None) or flat [M] values with int64 offsets [P + 1]. The implementations read the data once to
@@ -109,8 +114,8 @@ def _best_of_n_impl(rewards: Tensor, k: int, offsets: Optional[Tensor] = None) -
     out = torch.empty((p, k), dtype=torch.int64, device=rewards.device)
     if p > 0:
         # the CPU kernel sorts indices in scratch when k > 32
-        scratch = _native.select_scratch("best_of_n", rewards) if k > 32 else None
-        _native.select_groups_into("best_of_n", rewards, offsets, k=k, out=out, scratch=scratch)
+        scratch = select_scratch("best_of_n", rewards) if k > 32 else None
+        select_groups_into("best_of_n", rewards, offsets, k=k, out=out, scratch=scratch)
     return out
 
 
@@ -158,8 +163,8 @@ def _rso_impl(
     rewards, offsets = _contig(rewards, offsets)
     out = torch.empty((p, k), dtype=torch.int64, device=rewards.device)
     if p > 0:
-        scratch = _native.select_scratch("rso", rewards)
-        _native.select_groups_into(
+        scratch = select_scratch("rso", rewards)
+        select_groups_into(
             "rso", rewards, offsets, k=k, beta=beta, seed=seed, offset=offset, out=out, scratch=scratch
         )
     return out
@@ -193,13 +198,13 @@ def _threshold_impl(
     if p == 0 or rewards.numel() == 0:
         return torch.empty(0, dtype=torch.int64, device=rewards.device), counts
     kw = dict(min_reward=min_reward, max_per_group=max_per_group)
-    _native.select_groups_into("threshold_count", rewards, offsets, counts=counts, **kw)
+    select_groups_into("threshold_count", rewards, offsets, counts=counts, **kw)
     ends = torch.cumsum(counts, 0)
     total = int(ends[-1])  # the output size depends on the data: one host read
     out = torch.empty(total, dtype=torch.int64, device=rewards.device)
     if total > 0:
         starts = ends - counts
-        _native.select_groups_into("threshold_write", rewards, offsets, counts=starts, out=out, **kw)
+        select_groups_into("threshold_write", rewards, offsets, counts=starts, out=out, **kw)
     return out, counts
 
 
@@ -238,8 +243,8 @@ def _top_fraction_impl(rewards: Tensor, count: int) -> Tensor:
     flat = rewards.contiguous().reshape(-1)
     out = torch.empty(count, dtype=torch.int64, device=rewards.device)
     if count > 0:
-        scratch = _native.select_scratch("top_fraction", flat)
-        _native.select_groups_into("top_fraction", flat, None, count=count, out=out, scratch=scratch)
+        scratch = select_scratch("top_fraction", flat)
+        select_groups_into("top_fraction", flat, None, count=count, out=out, scratch=scratch)
     return out
 
 
@@ -266,7 +271,7 @@ def _filter_groups_impl(metric: Tensor, offsets: Optional[Tensor] = None) -> Ten
     metric, offsets = _contig(metric, offsets)
     keep = torch.empty(p, dtype=torch.bool, device=metric.device)
     if p > 0:
-        _native.select_groups_into("filter_groups", metric, offsets, keep=keep)
+        select_groups_into("filter_groups", metric, offsets, keep=keep)
     return keep
 
 
@@ -298,7 +303,7 @@ def _dedupe_impl(keys: Tensor, groups: Tensor) -> Tensor:
     _check_dedupe(keys, groups)
     keep = torch.empty(keys.shape[0], dtype=torch.bool, device=keys.device)
     if keys.shape[0] > 0:
-        _native.select_dedupe_into(keys.contiguous(), groups.contiguous(), keep)
+        select_dedupe_into(keys.contiguous(), groups.contiguous(), keep)
     return keep
 
 
@@ -370,3 +375,56 @@ def select_filter_groups(metric: Tensor, offsets: Optional[Tensor] = None) -> Te
 def select_dedupe(keys: Tensor, groups: Tensor) -> Tensor:
     """Kernel entry of :func:`rsfast.select.dedupe`: bool [M]."""
     return call(_dedupe_impl, select_dedupe_op, [keys, groups], keys, groups)  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------- the native bridge
+
+
+def select_scratch(op: str, values: torch.Tensor) -> torch.Tensor:
+    """Scratch memory of a select kernel, allocated by torch on the values' device."""
+    device, _ = device_args(values)
+    need = _C.select_scratch_bytes(
+        SELECT_SCRATCH[op], values.numel(), SELECT_DTYPE_CODES[values.dtype], device
+    )
+    return torch.empty(max(int(need), 1), dtype=torch.uint8, device=values.device)
+
+
+def select_groups_into(
+    op: str,
+    values: torch.Tensor,
+    offsets: Optional[torch.Tensor],
+    *,
+    k: int = 0,
+    beta: float = 1.0,
+    seed: int = 0,
+    offset: int = 0,
+    min_reward: float = 0.0,
+    max_per_group: int = -1,
+    count: int = 0,
+    out: Optional[torch.Tensor] = None,
+    counts: Optional[torch.Tensor] = None,
+    keep: Optional[torch.Tensor] = None,
+    scratch: Optional[torch.Tensor] = None,
+) -> None:
+    """Run one group selection kernel on dense ``values`` [P, N] (offsets None) or flat values + offsets;
+    arguments already validated by :mod:`rsfast.ops`."""
+    device, stream = device_args(values)
+    if offsets is None:
+        groups, n = (values.shape[0], values.shape[1]) if values.dim() == 2 else (1, values.shape[0])
+    else:
+        groups, n = offsets.shape[0] - 1, 0
+    _C.select_groups(
+        SELECT_OPS[op], SELECT_DTYPE_CODES[values.dtype], groups, n, ptr(offsets), ptr(values), k,
+        float(beta),
+        seed, offset, float(min_reward), max_per_group, count, ptr(out), ptr(counts), ptr(keep), ptr(scratch),
+        device, stream,
+    )  # fmt: skip
+
+
+def select_dedupe_into(keys: torch.Tensor, groups: torch.Tensor, keep: torch.Tensor) -> None:
+    """keep[i] = first occurrence of (groups[i], keys[i]); the hash table is scratch allocated here."""
+    device, stream = device_args(keys)
+    m = keys.shape[0]
+    size = 1 << max(1, (2 * m - 1).bit_length())  # a power of two >= 2 m
+    table = torch.empty(size, dtype=torch.int64, device=keys.device)
+    _C.select_dedupe(m, ptr(keys), ptr(groups), ptr(keep), ptr(table), size, device, stream)

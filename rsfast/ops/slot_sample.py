@@ -9,8 +9,9 @@ from typing import List, Tuple
 import torch
 from torch import Tensor
 
-from .. import _native
+from .. import _C, _native
 from .._checks import SamplingError, check_int, check_sample_shape, check_seed_offset, check_tensor
+from .._native import DTYPE_CODES, device_args, ptr
 from ._define import define, direct
 
 __all__ = [
@@ -24,6 +25,9 @@ __all__ = [
     "require_finite",
     "require_positive",
 ]
+
+#: Law codes of the slot kernels (SlotLaw in csrc/include/rsfast/registry.h).
+SLOT_LAW_CODES = _native.CODES["slot_law"]
 
 
 @dataclass(frozen=True)
@@ -57,10 +61,10 @@ SLOT_LAWS: dict[str, SlotLawSpec] = {}
 def register_slot_law(
     name: str, params: Sequence[str], check: Callable[[List[Tensor]], None], errors: Sequence[str] = ()
 ) -> None:
-    """Register a slot law (its code must be in ``rsfast._native.SLOT_LAW_CODES``); ``errors[k]`` is
+    """Register a slot law (its code must be in ``rsfast.SLOT_LAW_CODES``); ``errors[k]`` is
     the message of bit k of the kernel's parameter check (naming the parameter)."""
-    if name not in _native.SLOT_LAW_CODES:
-        raise ValueError(f"law {name!r} has no native code in rsfast._native.SLOT_LAW_CODES")
+    if name not in SLOT_LAW_CODES:
+        raise ValueError(f"law {name!r} has no native code in rsfast.SLOT_LAW_CODES")
     SLOT_LAWS[name] = SlotLawSpec(name, tuple(params), check, tuple(errors))
 
 
@@ -157,7 +161,7 @@ def _slot_sample_impl(
     exhausted = torch.zeros((1,), dtype=torch.int64, device=ref.device)
     invalid = torch.zeros((1,), dtype=torch.int64, device=ref.device)  # bits of the failed checks
     if out.numel() > 0:
-        _native.slot_sample_into(law, flat, seed, offset, out, exhausted, invalid)
+        slot_sample_into(law, flat, seed, offset, out, exhausted, invalid)
         if ref.device.type == "cpu" and int(invalid[0]):
             raise ValueError(spec.error(int(invalid[0])))
     elif ref.device.type == "cpu":
@@ -335,3 +339,28 @@ register_slot_law(
         "probs must be in [0, 1]",
     ),
 )
+
+
+# ---------------------------------------------------------------- the native bridge
+
+
+def slot_sample_into(
+    law: str,
+    params: List[torch.Tensor],
+    seed: int,
+    offset: int,
+    out: torch.Tensor,
+    exhausted: torch.Tensor,
+    invalid: torch.Tensor,
+) -> None:
+    """Fill ``out`` (contiguous, n = sample_numel * B elements) with slot-mode draws of ``law``;
+    ``params`` are contiguous [B] arrays (element i uses row i % B); ``exhausted`` (int64 [1]) is
+    incremented by the elements written NaN (tries ran out, or parameters invalid) and ``invalid``
+    (int64 [1]) OR-ed with the bits of the failed parameter checks (the law's ``invalid`` in
+    csrc/include/rsfast/laws_*.h). Shapes, dtypes and devices already validated."""
+    device, stream = device_args(out)
+    batch = params[0].numel()
+    _C.slot_sample(
+        SLOT_LAW_CODES[law], DTYPE_CODES[out.dtype], out.numel(), batch, [ptr(p) for p in params],
+        seed, offset, ptr(out), ptr(exhausted), ptr(invalid), device, stream,
+    )  # fmt: skip

@@ -13,7 +13,7 @@ from typing import List, Optional, Tuple
 import torch
 from torch import Tensor
 
-from .. import _native
+from .. import _C, _native
 from ._define import call, define
 
 __all__ = [
@@ -25,12 +25,12 @@ __all__ = [
     "tokens_verify_op",
 ]
 
-# Native codes (csrc/ops/tokens/core.h).
-X_DTYPES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2, torch.float64: 3}
-INPUTS = {"logits": 0, "probs": 1}
-ORDERS = {"hf": 0, "joint": 1}
-MODES = {"probabilistic": 0, "greedy": 1}
-FILTER_MODES = {"renorm": 0, "mask": 1}
+# Native codes, from rsfast._C.CODES (csrc/include/rsfast/registry.h).
+X_DTYPES = _native.dtypes("float32", "float16", "bfloat16", "float64")
+INPUTS = _native.CODES["tokens_input"]
+ORDERS = _native.CODES["tokens_order"]
+MODES = _native.CODES["verify_mode"]
+FILTER_MODES = _native.CODES["filter_mode"]
 
 
 def _params(t: Tensor, temperature: Tensor, top_k: Tensor, top_p: Tensor, min_p: Tensor) -> List[int]:
@@ -60,7 +60,7 @@ def _sample_impl(
     logprobs = torch.empty((b if want_logprobs else 0, n), dtype=torch.float32, device=x.device)
     if b > 0:
         device, stream = _native.device_args(x)
-        _native.tokens_sample_into(
+        _C.tokens_sample(
             X_DTYPES[x.dtype],
             input,
             order,
@@ -161,7 +161,7 @@ def _filter_impl(
     valid = torch.empty(b, dtype=torch.bool, device=x.device)
     if b > 0:
         device, stream = _native.device_args(x)
-        _native.tokens_filter_into(
+        _C.tokens_filter(
             X_DTYPES[x.dtype],
             input,
             order,
@@ -243,8 +243,8 @@ def _verify_impl(
     valid = torch.empty(b, dtype=torch.bool, device=dev)
     if b > 0:
         device, stream = _native.device_args(target)
-        qcode = X_DTYPES[draft_probs.dtype] if draft_probs is not None else 0
-        _native.tokens_verify_into(
+        qcode = X_DTYPES[draft_probs.dtype if draft_probs is not None else torch.float32]
+        _C.tokens_verify(
             X_DTYPES[target.dtype],
             qcode,
             input,

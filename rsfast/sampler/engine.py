@@ -17,9 +17,9 @@ import time
 import torch
 from torch import Tensor
 
-from .. import _native
 from .._checks import SamplingError
 from .._random import check_generator, draw_seed
+from ..ops.accept_compact import COUNT_SLOTS, accept_compact_into
 from .args import _budget, _check_args, _Progress
 from .fused import _fused_applies, _sample_fused
 from .log_m import AUTO_PILOT_DRAWS, _auto_log_M
@@ -110,7 +110,7 @@ def sample(
     out: Tensor | None = None
     scratch: Tensor | None = None
     used = rounds = accepted = 0
-    host = dict.fromkeys(_native.COUNT_SLOTS, 0)
+    host = dict.fromkeys(COUNT_SLOTS, 0)
     on_cuda = device.type == "cuda"
     cap = _round_rows(device, 8)  # rows per round; refined once the row size is known
     bar = _Progress(progress, n)
@@ -142,7 +142,7 @@ def sample(
                         cap = _round_rows(device, x[0].numel() * x.element_size())
                     # The kernel behind ops.accept_compact, called directly: shapes are right by
                     # construction, and the scratch is reused across rounds.
-                    scratch = _native.accept_compact_into(
+                    scratch = accept_compact_into(
                         x.contiguous(), lp, lq, log_M, seed, offset + 1, out, counts, max_ratio, scratch
                     )
                     offset += 2
@@ -151,7 +151,7 @@ def sample(
                     rounds += 1
                     if not on_cuda:
                         break
-                host = dict(zip(_native.COUNT_SLOTS, counts.tolist()))  # one host synchronisation per batch
+                host = dict(zip(COUNT_SLOTS, counts.tolist()))  # one host synchronisation per batch
                 accepted = host["accepted"]
                 bar.update(accepted)
                 if host["posinf"]:

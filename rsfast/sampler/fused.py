@@ -3,13 +3,14 @@ built-in proposal runs propose, evaluate and accept in one kernel launch."""
 
 from __future__ import annotations
 
+import importlib
 import math
 import time
 from typing import Any
 
 import torch
 
-from .. import _native, ops
+from .. import ops
 from .._checks import SamplingError
 from .._random import check_generator, draw_seed
 from ..proposals import Proposal
@@ -17,6 +18,9 @@ from .args import _budget, _Progress
 from .log_m import AUTO_PILOT_DRAWS, _auto_log_M
 from .result import SampleResult, _warn_overweight
 from .sources import _KernelSource
+
+# The op's module (its name is shadowed in rsfast.ops by the op itself); its bridge is looked up per call.
+_FUSED_OP = importlib.import_module("rsfast.ops.fused_sample")
 
 
 def _fused_applies(log_target: Any, proposal: Any) -> bool:
@@ -57,17 +61,17 @@ def _sample_fused(
     t1 = time.perf_counter()
     kind = proposal.kind
     out = torch.empty((n, target.dim), dtype=proposal.dtype, device=device)
-    counts = torch.zeros(len(_native.FUSED_COUNT_SLOTS), dtype=torch.int64, device=device)
+    counts = torch.zeros(len(ops.FUSED_COUNT_SLOTS), dtype=torch.int64, device=device)
     max_ratio = torch.full((1,), -math.inf, dtype=torch.float64, device=device)
     if n:
         with torch.no_grad():
             q = ops.derived_params(kind, proposal.params())
             q_inv = (1 / q[1]).contiguous() if kind == "mixture_normal" else None
             p = ops.fused_target_params(target.logits, target.loc, target.scale)
-            _native.fused_sample_into(
+            _FUSED_OP.fused_sample_into(
                 kind, q, q_inv, p, n, log_M, seed, offset, budget, out, counts, max_ratio
             )  # fmt: skip
-    c = dict(zip(_native.FUSED_COUNT_SLOTS, counts.tolist()))
+    c = dict(zip(ops.FUSED_COUNT_SLOTS, counts.tolist()))
     accepted, nan, over, posinf = c["accepted"], c["nan"], c["overweight"], c["posinf"]
     used, stopped = c["proposals"], c["stopped"]
     t2 = time.perf_counter()

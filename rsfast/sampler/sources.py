@@ -11,8 +11,9 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
-from .. import _native, ops
+from .. import ops
 from .._random import seeded_global_rng
+from ..ops.propose import propose_into
 from ..proposals import Proposal
 
 LogTarget = Callable[[Tensor], Tensor]
@@ -46,7 +47,7 @@ class _KernelSource(_Source):
         x = torch.empty((m, p.event_shape[0]), dtype=p.dtype, device=self.device)
         lq = torch.empty((m,), dtype=p.dtype, device=self.device)
         if m:
-            _native.propose_into(p.kind, self.derived, m, seed, offset, x, lq)
+            propose_into(p.kind, self.derived, m, seed, offset, x, lq)
         return x, lq
 
     def log_prob(self, x: Tensor) -> Tensor:

@@ -1,7 +1,10 @@
-// Shared macros and small types for the torch-free kernel cores.
+// Shared macros and small helpers for the torch-free kernel cores; the codes (DType, ...) are in
+// rsfast/registry.h.
 #pragma once
 #include <cstdint>
 #include <cstring>
+
+#include "rsfast/registry.h"
 
 // Always inlined: the CPU kernels are compiled once per instruction set, and an
 // out-of-line copy of a shared inline function could otherwise be merged
@@ -15,21 +18,6 @@
 #endif
 
 namespace rsfast {
-
-// dtype codes shared with rsfast/_native.py (DTYPE_CODES).
-enum DType : int { kFloat32 = 0, kFloat64 = 1 };
-
-// Proposal kinds shared with rsfast/_native.py (PROPOSAL_KINDS).
-enum ProposalKind : int { kNormal = 0, kUniform = 1, kMixtureNormal = 2 };
-
-// Layout of the int64 statistics vector that accept_compact accumulates into.
-enum CountSlot : int {
-  kAccepted = 0,    // accepted rows over all calls (may exceed the output capacity)
-  kNaN = 1,         // rows whose log p was NaN (rejected)
-  kOverweight = 2,  // rows with log p - log q > log M (the envelope is wrong there)
-  kPosInf = 3,      // rows whose log p was +inf (the engine raises)
-  kNumCounts = 4
-};
 
 RSFAST_HD uint32_t float_bits(float x) {
   uint32_t u;

@@ -10,7 +10,7 @@
 
 #include "parallel.h"
 #include "ops/accept_compact/core.h"
-#include "rsfast/drivers.h"
+#include "ops/accept_compact/api.h"
 
 namespace rsfast::cpu::RSFAST_CPU_ISA {
 namespace {

@@ -29,7 +29,7 @@
 #include <stdexcept>
 
 #include "ops/accept_compact/core.h"
-#include "rsfast/drivers.h"
+#include "ops/accept_compact/api.h"
 #include "util.cuh"
 
 namespace rsfast::cuda {

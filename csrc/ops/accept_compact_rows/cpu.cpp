@@ -21,7 +21,7 @@
 #include "parallel.h"
 #include "philox_lanes.h"
 #include "ops/accept_compact_rows/core.h"
-#include "rsfast/drivers.h"
+#include "ops/accept_compact_rows/api.h"
 
 namespace rsfast::cpu::RSFAST_CPU_ISA {
 namespace {

@@ -25,7 +25,7 @@
 #include <stdexcept>
 
 #include "ops/accept_compact_rows/core.h"
-#include "rsfast/drivers.h"
+#include "ops/accept_compact_rows/api.h"
 #include "util.cuh"
 
 namespace rsfast::cuda {

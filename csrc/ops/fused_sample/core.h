@@ -21,24 +21,13 @@
 #include <cmath>
 
 #include "ops/accept_compact/core.h"
-#include "rsfast/drivers.h"
+#include "ops/fused_sample/api.h"
 #include "rsfast/fastmath.h"
 #include "rsfast/philox.h"
 #include "ops/propose/core.h"
 
 namespace rsfast {
 
-// Layout of the int64 statistics vector of fused_sample (the first four slots
-// mean what CountSlot's mean for accept_compact).
-enum FusedSlot : int {
-  kFusedAccepted = 0,   // rows accepted (n unless a bound stopped the kernel)
-  kFusedNaN = 1,        // tries with a NaN log ratio (rejected)
-  kFusedOverweight = 2, // tries with log p - log q > log M
-  kFusedPosInf = 3,     // tries with log p == +inf
-  kFusedProposals = 4,  // tries counted (see above)
-  kFusedStopped = 5,    // 1 when a bound stopped the kernel (results then unusable)
-  kFusedNumCounts = 6
-};
 
 // A mixture of K diagonal normals as a log density:
 //   log sum_k exp(c_k - 0.5 * sum_d ((x_d - loc_kd) * inv_scale_kd)^2)

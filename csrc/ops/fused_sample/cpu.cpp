@@ -14,7 +14,7 @@
 
 #include "parallel.h"
 #include "philox_lanes.h"
-#include "rsfast/drivers.h"
+#include "ops/fused_sample/api.h"
 #include "ops/fused_sample/core.h"
 
 

@@ -14,7 +14,7 @@
 #include <cub/cub.cuh>
 #include <stdexcept>
 
-#include "rsfast/drivers.h"
+#include "ops/fused_sample/api.h"
 #include "ops/fused_sample/core.h"
 #include "util.cuh"
 

@@ -20,7 +20,7 @@
 // rounded, and undo is the same call with -scale.
 #pragma once
 #include "rsfast/common.h"
-#include "rsfast/drivers.h"
+#include "ops/perturb/api.h"
 #include "rsfast/fastmath.h"
 #include "rsfast/philox.h"
 
@@ -32,9 +32,7 @@ constexpr uint32_t kPerturbTag = 0x70657274u;  // "pert"
 constexpr int64_t kPerturbTile = 64;            // elements per 16 streams
 constexpr int kPerturbStreamsPerTile = 16;
 
-// Storage dtypes of perturb (rsfast/_native.py PERTURB_DTYPE_CODES); 0 and 1
-// agree with DType.
-enum PerturbDType : int { kPerturbF32 = 0, kPerturbF64 = 1, kPerturbF16 = 2, kPerturbBF16 = 3 };
+// Storage dtypes: kFloat32, kFloat64, kFloat16, kBFloat16 (DType, rsfast/registry.h).
 
 // ---- portable float16 / bfloat16 <-> float32, round to nearest even ----
 
@@ -82,28 +80,28 @@ RSFAST_HD uint16_t float_to_half(float f) {
 template <int D>
 struct Storage;
 template <>
-struct Storage<kPerturbF32> {
+struct Storage<kFloat32> {
   using T = float;
   using Acc = float;
   RSFAST_HD static Acc load(T v) { return v; }
   RSFAST_HD static T store(Acc v) { return v; }
 };
 template <>
-struct Storage<kPerturbF64> {
+struct Storage<kFloat64> {
   using T = double;
   using Acc = double;
   RSFAST_HD static Acc load(T v) { return v; }
   RSFAST_HD static T store(Acc v) { return v; }
 };
 template <>
-struct Storage<kPerturbF16> {
+struct Storage<kFloat16> {
   using T = uint16_t;
   using Acc = float;
   RSFAST_HD static Acc load(T v) { return half_to_float(v); }
   RSFAST_HD static T store(Acc v) { return float_to_half(v); }
 };
 template <>
-struct Storage<kPerturbBF16> {
+struct Storage<kBFloat16> {
   using T = uint16_t;
   using Acc = float;
   RSFAST_HD static Acc load(T v) { return bf16_to_float(v); }
@@ -114,7 +112,7 @@ struct Storage<kPerturbBF16> {
 template <int D>
 RSFAST_HD typename Storage<D>::T perturb_value(typename Storage<D>::T x, float z, float s_f, double s_d) {
   using S = Storage<D>;
-  if constexpr (D == kPerturbF64) {
+  if constexpr (D == kFloat64) {
     return S::store(S::load(x) + s_d * (double)z);
   } else {
     (void)s_d;

@@ -10,7 +10,7 @@
 
 #include "parallel.h"
 #include "philox_lanes.h"
-#include "rsfast/drivers.h"
+#include "ops/perturb/api.h"
 
 namespace rsfast::cpu::RSFAST_CPU_ISA {
 namespace {
@@ -54,15 +54,15 @@ void perturb_range(typename Storage<D>::T* __restrict x, int64_t begin, int64_t 
 void perturb_chunk(const PerturbTensor& pt, int64_t begin, int64_t end, uint32_t k0, uint32_t k1, float s_f,
                    double s_d) {
   switch (pt.dtype) {
-    case kPerturbF32:
-      return perturb_range<kPerturbF32>(static_cast<float*>(pt.data), begin, end, k0, k1, pt.index, s_f, s_d);
-    case kPerturbF64:
-      return perturb_range<kPerturbF64>(static_cast<double*>(pt.data), begin, end, k0, k1, pt.index, s_f, s_d);
-    case kPerturbF16:
-      return perturb_range<kPerturbF16>(static_cast<uint16_t*>(pt.data), begin, end, k0, k1, pt.index, s_f,
+    case kFloat32:
+      return perturb_range<kFloat32>(static_cast<float*>(pt.data), begin, end, k0, k1, pt.index, s_f, s_d);
+    case kFloat64:
+      return perturb_range<kFloat64>(static_cast<double*>(pt.data), begin, end, k0, k1, pt.index, s_f, s_d);
+    case kFloat16:
+      return perturb_range<kFloat16>(static_cast<uint16_t*>(pt.data), begin, end, k0, k1, pt.index, s_f,
                                         s_d);
     default:
-      return perturb_range<kPerturbBF16>(static_cast<uint16_t*>(pt.data), begin, end, k0, k1, pt.index, s_f,
+      return perturb_range<kBFloat16>(static_cast<uint16_t*>(pt.data), begin, end, k0, k1, pt.index, s_f,
                                          s_d);
   }
 }

@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "rsfast/drivers.h"
+#include "ops/perturb/api.h"
 #include "ops/perturb/core.h"
 #include "util.cuh"
 
@@ -52,10 +52,10 @@ void perturb(const PerturbArgs& args, int device, void* stream) {
     const PerturbTensor& t = args.tensors[c];
     if (t.numel <= 0) continue;
     switch (t.dtype) {
-      case kPerturbF32: launch<kPerturbF32>(t, args.seed, args.scale, s); break;
-      case kPerturbF64: launch<kPerturbF64>(t, args.seed, args.scale, s); break;
-      case kPerturbF16: launch<kPerturbF16>(t, args.seed, args.scale, s); break;
-      case kPerturbBF16: launch<kPerturbBF16>(t, args.seed, args.scale, s); break;
+      case kFloat32: launch<kFloat32>(t, args.seed, args.scale, s); break;
+      case kFloat64: launch<kFloat64>(t, args.seed, args.scale, s); break;
+      case kFloat16: launch<kFloat16>(t, args.seed, args.scale, s); break;
+      case kBFloat16: launch<kBFloat16>(t, args.seed, args.scale, s); break;
       default: throw std::invalid_argument("rsfast CUDA perturb: unknown dtype code");
     }
   }

@@ -8,7 +8,7 @@
 //   MixtureNormal:  block 0 word(s) pick the component, normals start at block 1
 // with NPB = UPB = 4 for float32 and 2 for float64 (52-bit uniforms).
 #pragma once
-#include "rsfast/drivers.h"
+#include "ops/propose/api.h"
 #include "rsfast/fastmath.h"
 #include "rsfast/philox.h"
 

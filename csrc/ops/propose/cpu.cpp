@@ -4,7 +4,7 @@
 
 #include "parallel.h"
 #include "philox_lanes.h"
-#include "rsfast/drivers.h"
+#include "ops/propose/api.h"
 
 namespace rsfast::cpu::RSFAST_CPU_ISA {
 namespace {

@@ -7,7 +7,7 @@
 #include <climits>
 #include <stdexcept>
 
-#include "rsfast/drivers.h"
+#include "ops/propose/api.h"
 #include "ops/propose/core.h"
 #include "util.cuh"
 

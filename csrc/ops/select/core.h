@@ -22,9 +22,7 @@
 
 namespace rsfast {
 
-// Value dtype code for int64 metrics (filter_groups), next to DType's float
-// codes (rsfast/_native.py SELECT_DTYPE_CODES).
-constexpr int kSelectInt64 = 2;
+// Values are float32, float64 or (filter_groups) int64: kInt64 of DType.
 
 struct GroupLayout {
   int64_t groups;          // P

@@ -13,7 +13,7 @@
 
 #include "parallel.h"
 #include "philox_lanes.h"
-#include "rsfast/drivers.h"
+#include "ops/select/api.h"
 #include "ops/select/core.h"
 
 

@@ -19,7 +19,7 @@
 #include <cub/cub.cuh>
 #include <stdexcept>
 
-#include "rsfast/drivers.h"
+#include "ops/select/api.h"
 #include "ops/select/core.h"
 #include "util.cuh"
 

@@ -105,15 +105,7 @@
 
 namespace rsfast {
 
-// Law codes shared with rsfast/_native.py (SLOT_LAW_CODES).
-enum SlotLaw : int {
-  kSlotTruncatedNormal = 0,
-  kSlotVonMises = 1,
-  kSlotGamma = 2,
-  kSlotBeta = 3,
-  kSlotPoisson = 4,
-  kSlotBinomial = 5,
-};
+// Law codes: SlotLaw in rsfast/registry.h.
 
 constexpr int kSlotMaxParams = 4;
 constexpr int kSlotMaxTries = 10000;

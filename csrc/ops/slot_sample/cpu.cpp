@@ -18,7 +18,7 @@
 #include <utility>
 
 #include "parallel.h"
-#include "rsfast/drivers.h"
+#include "ops/slot_sample/api.h"
 #include "ops/slot_sample/laws.h"
 
 namespace rsfast::cpu::RSFAST_CPU_ISA {

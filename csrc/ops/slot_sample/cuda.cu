@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "rsfast/drivers.h"
+#include "ops/slot_sample/api.h"
 #include "ops/slot_sample/laws.h"
 #include "util.cuh"
 

@@ -30,14 +30,7 @@
 
 namespace rsfast::tokens {
 
-// Input dtype codes (rsfast tokens ops: _X_DTYPES).
-enum XDType : int { kXF32 = 0, kXF16 = 1, kXBF16 = 2, kXF64 = 3 };
-// What the rows hold.
-enum Input : int { kLogits = 0, kProbs = 1 };
-// Filter order: Hugging Face's (top-p on the top-k survivors) or joint (all on the full row).
-enum Order : int { kOrderHF = 0, kOrderJoint = 1 };
-// Verify modes.
-enum VerifyMode : int { kProbabilistic = 0, kGreedy = 1 };
+// Codes (DType, TokensInput, TokensOrder, VerifyMode, FilterMode): rsfast/registry.h.
 
 // Row-independent Philox streams of the ops when the caller gives per-row seeds
 // ("sample", "verify" in ASCII); rows without seeds use stream = row index.
@@ -58,10 +51,10 @@ RSFAST_HD float half_to_float(uint16_t h) {
 
 template <int DT>
 RSFAST_HD float load_x(const void* p, int64_t i) {
-  if (DT == kXF32) return static_cast<const float*>(p)[i];
-  if (DT == kXF64) return (float)static_cast<const double*>(p)[i];
+  if (DT == kFloat32) return static_cast<const float*>(p)[i];
+  if (DT == kFloat64) return (float)static_cast<const double*>(p)[i];
   const uint16_t h = static_cast<const uint16_t*>(p)[i];
-  if (DT == kXBF16) return bits_float((uint32_t)h << 16);
+  if (DT == kBFloat16) return bits_float((uint32_t)h << 16);
   return half_to_float(h);
 }
 

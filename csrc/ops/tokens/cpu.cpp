@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "ops/tokens/row.h"
-#include "rsfast/drivers.h"
+#include "ops/tokens/api.h"
 #include "parallel.h"
 
 namespace rsfast::tokens::cpu::RSFAST_CPU_ISA {
@@ -97,7 +97,7 @@ void draw_many(const void* row, int64_t V, const RowPlan& plan, Scratch& s, cons
 
 template <int DT>
 void sample_run(const SampleArgs& a) {
-  const size_t x_bytes = DT == kXF32 ? 4 : (DT == kXF64 ? 8 : 2);
+  const size_t x_bytes = DT == kFloat32 ? 4 : (DT == kFloat64 ? 8 : 2);
   const int64_t n = a.num_samples;
   for_rows(a.B, a.B * a.V + a.B * n * 8, [&](int64_t b, Scratch& s) {
     const void* row = static_cast<const char*>(a.x) + (size_t)b * (size_t)a.V * x_bytes;
@@ -136,8 +136,8 @@ inline uint64_t residual(uint64_t w, double qi, double zd) {
 
 template <int DT, int QT>
 void verify_run(const VerifyArgs& a) {
-  const size_t x_bytes = DT == kXF32 ? 4 : (DT == kXF64 ? 8 : 2);
-  const size_t q_bytes = QT == kXF32 ? 4 : (QT == kXF64 ? 8 : 2);
+  const size_t x_bytes = DT == kFloat32 ? 4 : (DT == kFloat64 ? 8 : 2);
+  const size_t q_bytes = QT == kFloat32 ? 4 : (QT == kFloat64 ? 8 : 2);
   const int64_t V = a.V;
   for_rows(a.B, a.B * (a.S + 1) * V, [&](int64_t b, Scratch& s) {
     const int64_t n = a.cu ? a.cu[b + 1] - a.cu[b] : a.S;
@@ -238,7 +238,7 @@ void verify_run(const VerifyArgs& a) {
 
 template <int DT>
 void filter_run(const FilterArgs& a) {
-  const size_t x_bytes = DT == kXF32 ? 4 : (DT == kXF64 ? 8 : 2);
+  const size_t x_bytes = DT == kFloat32 ? 4 : (DT == kFloat64 ? 8 : 2);
   const int64_t V = a.V;
   for_rows(a.B, a.B * V, [&](int64_t b, Scratch& s) {
     const void* row = static_cast<const char*>(a.x) + (size_t)b * (size_t)V * x_bytes;
@@ -270,10 +270,10 @@ void filter_run(const FilterArgs& a) {
 template <int DT>
 void verify_q(const VerifyArgs& a) {
   switch (a.qdtype) {
-    case kXF16: return verify_run<DT, kXF16>(a);
-    case kXBF16: return verify_run<DT, kXBF16>(a);
-    case kXF64: return verify_run<DT, kXF64>(a);
-    default: return verify_run<DT, kXF32>(a);
+    case kFloat16: return verify_run<DT, kFloat16>(a);
+    case kBFloat16: return verify_run<DT, kBFloat16>(a);
+    case kFloat64: return verify_run<DT, kFloat64>(a);
+    default: return verify_run<DT, kFloat32>(a);
   }
 }
 
@@ -281,28 +281,28 @@ void verify_q(const VerifyArgs& a) {
 
 void sample(const SampleArgs& a) {
   switch (a.xdtype) {
-    case kXF16: return sample_run<kXF16>(a);
-    case kXBF16: return sample_run<kXBF16>(a);
-    case kXF64: return sample_run<kXF64>(a);
-    default: return sample_run<kXF32>(a);
+    case kFloat16: return sample_run<kFloat16>(a);
+    case kBFloat16: return sample_run<kBFloat16>(a);
+    case kFloat64: return sample_run<kFloat64>(a);
+    default: return sample_run<kFloat32>(a);
   }
 }
 
 void filter(const FilterArgs& a) {
   switch (a.xdtype) {
-    case kXF16: return filter_run<kXF16>(a);
-    case kXBF16: return filter_run<kXBF16>(a);
-    case kXF64: return filter_run<kXF64>(a);
-    default: return filter_run<kXF32>(a);
+    case kFloat16: return filter_run<kFloat16>(a);
+    case kBFloat16: return filter_run<kBFloat16>(a);
+    case kFloat64: return filter_run<kFloat64>(a);
+    default: return filter_run<kFloat32>(a);
   }
 }
 
 void verify(const VerifyArgs& a) {
   switch (a.xdtype) {
-    case kXF16: return verify_q<kXF16>(a);
-    case kXBF16: return verify_q<kXBF16>(a);
-    case kXF64: return verify_q<kXF64>(a);
-    default: return verify_q<kXF32>(a);
+    case kFloat16: return verify_q<kFloat16>(a);
+    case kBFloat16: return verify_q<kBFloat16>(a);
+    case kFloat64: return verify_q<kFloat64>(a);
+    default: return verify_q<kFloat32>(a);
   }
 }
 

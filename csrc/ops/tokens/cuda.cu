@@ -15,7 +15,7 @@
 
 #include "util.cuh"
 #include "ops/tokens/core.h"
-#include "rsfast/drivers.h"
+#include "ops/tokens/api.h"
 
 namespace rsfast::tokens::cuda {
 namespace {
@@ -262,7 +262,7 @@ __device__ U32x4 row_block(const RowParamArrays& p, int64_t b, uint64_t stream_c
   return philox_block((uint64_t)p.seeds[b], stream, (uint32_t)p.offsets[b], block);
 }
 
-__device__ size_t x_bytes(int dt) { return dt == kXF32 ? 4 : (dt == kXF64 ? 8 : 2); }
+__device__ size_t x_bytes(int dt) { return dt == kFloat32 ? 4 : (dt == kFloat64 ? 8 : 2); }
 
 // ------------------------------------------------------------------- sample
 
@@ -456,10 +456,10 @@ void sample(const SampleArgs& a, int device, void* stream) {
   ::rsfast::cuda::DeviceGuard guard(device);
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
   switch (a.xdtype) {
-    case kXF16: sample_kernel<kXF16><<<grid_for(a.B), kThreads, 0, s>>>(a); break;
-    case kXBF16: sample_kernel<kXBF16><<<grid_for(a.B), kThreads, 0, s>>>(a); break;
-    case kXF64: sample_kernel<kXF64><<<grid_for(a.B), kThreads, 0, s>>>(a); break;
-    default: sample_kernel<kXF32><<<grid_for(a.B), kThreads, 0, s>>>(a); break;
+    case kFloat16: sample_kernel<kFloat16><<<grid_for(a.B), kThreads, 0, s>>>(a); break;
+    case kBFloat16: sample_kernel<kBFloat16><<<grid_for(a.B), kThreads, 0, s>>>(a); break;
+    case kFloat64: sample_kernel<kFloat64><<<grid_for(a.B), kThreads, 0, s>>>(a); break;
+    default: sample_kernel<kFloat32><<<grid_for(a.B), kThreads, 0, s>>>(a); break;
   }
   CUDA_CHECK(cudaGetLastError());
 }
@@ -469,10 +469,10 @@ void filter(const FilterArgs& a, int device, void* stream) {
   ::rsfast::cuda::DeviceGuard guard(device);
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
   switch (a.xdtype) {
-    case kXF16: filter_kernel<kXF16><<<grid_for(a.B), kThreads, 0, s>>>(a); break;
-    case kXBF16: filter_kernel<kXBF16><<<grid_for(a.B), kThreads, 0, s>>>(a); break;
-    case kXF64: filter_kernel<kXF64><<<grid_for(a.B), kThreads, 0, s>>>(a); break;
-    default: filter_kernel<kXF32><<<grid_for(a.B), kThreads, 0, s>>>(a); break;
+    case kFloat16: filter_kernel<kFloat16><<<grid_for(a.B), kThreads, 0, s>>>(a); break;
+    case kBFloat16: filter_kernel<kBFloat16><<<grid_for(a.B), kThreads, 0, s>>>(a); break;
+    case kFloat64: filter_kernel<kFloat64><<<grid_for(a.B), kThreads, 0, s>>>(a); break;
+    default: filter_kernel<kFloat32><<<grid_for(a.B), kThreads, 0, s>>>(a); break;
   }
   CUDA_CHECK(cudaGetLastError());
 }
@@ -481,10 +481,10 @@ namespace {
 template <int DT>
 void verify_q(const VerifyArgs& a, cudaStream_t s) {
   switch (a.qdtype) {
-    case kXF16: verify_kernel<DT, kXF16><<<grid_for(a.B), kThreads, 0, s>>>(a); break;
-    case kXBF16: verify_kernel<DT, kXBF16><<<grid_for(a.B), kThreads, 0, s>>>(a); break;
-    case kXF64: verify_kernel<DT, kXF64><<<grid_for(a.B), kThreads, 0, s>>>(a); break;
-    default: verify_kernel<DT, kXF32><<<grid_for(a.B), kThreads, 0, s>>>(a); break;
+    case kFloat16: verify_kernel<DT, kFloat16><<<grid_for(a.B), kThreads, 0, s>>>(a); break;
+    case kBFloat16: verify_kernel<DT, kBFloat16><<<grid_for(a.B), kThreads, 0, s>>>(a); break;
+    case kFloat64: verify_kernel<DT, kFloat64><<<grid_for(a.B), kThreads, 0, s>>>(a); break;
+    default: verify_kernel<DT, kFloat32><<<grid_for(a.B), kThreads, 0, s>>>(a); break;
   }
 }
 }  // namespace
@@ -494,10 +494,10 @@ void verify(const VerifyArgs& a, int device, void* stream) {
   ::rsfast::cuda::DeviceGuard guard(device);
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
   switch (a.xdtype) {
-    case kXF16: verify_q<kXF16>(a, s); break;
-    case kXBF16: verify_q<kXBF16>(a, s); break;
-    case kXF64: verify_q<kXF64>(a, s); break;
-    default: verify_q<kXF32>(a, s); break;
+    case kFloat16: verify_q<kFloat16>(a, s); break;
+    case kBFloat16: verify_q<kBFloat16>(a, s); break;
+    case kFloat64: verify_q<kFloat64>(a, s); break;
+    default: verify_q<kFloat32>(a, s); break;
   }
   CUDA_CHECK(cudaGetLastError());
 }

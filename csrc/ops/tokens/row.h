@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "ops/tokens/core.h"
-#include "rsfast/drivers.h"
+#include "ops/tokens/api.h"
 #include "parallel.h"
 
 namespace rsfast::tokens::cpu::RSFAST_CPU_ISA {
@@ -38,7 +38,7 @@ constexpr int64_t kBlock = 64;
 // float32, else converted into buf.
 template <int DT>
 inline const float* tile_of(const void* row, int64_t i0, int64_t n, float* buf) {
-  if (DT == kXF32) return static_cast<const float*>(row) + i0;
+  if (DT == kFloat32) return static_cast<const float*>(row) + i0;
   for (int64_t j = 0; j < n; ++j) buf[j] = load_x<DT>(row, i0 + j);
   return buf;
 }
