@@ -32,6 +32,19 @@ inline void for_each_lane_group(uint32_t k0, uint32_t k1, uint32_t offset, int64
   }
 }
 
+// f(l) for the lanes l < lim of a lane group: under omp simd with a constant
+// trip count when the group is full (no remainder loop), one by one at the
+// end of the rows.
+template <typename F>
+inline void for_each_lane(int64_t lim, F&& f) {
+  if (lim == kLanes) {
+#pragma omp simd
+    for (int l = 0; l < (int)kLanes; ++l) f(l);
+  } else {
+    for (int l = 0; l < (int)lim; ++l) f(l);
+  }
+}
+
 // idx[k] = position of the k-th set flag among flags[0, n) (n <= 65536);
 // returns the number of set flags. Branch-free and stable: idx[k] is written
 // for every row and kept only when the row's flag (0 or 1) is set, so idx
@@ -80,14 +93,17 @@ inline auto with_row_bytes(int64_t rb, F&& f) {
   }
 }
 
+// dst row k = src row idx[k] for k < n, rows of RB bytes (RB = 0: rb bytes).
+template <int64_t RB>
+inline void gather_rows_rb(const uint8_t* __restrict src, uint8_t* __restrict dst, const uint16_t* __restrict idx,
+                           int64_t n, int64_t rb) {
+  const int64_t bytes = RB > 0 ? RB : rb;
+  for (int64_t k = 0; k < n; ++k) std::memcpy(dst + k * bytes, src + (int64_t)idx[k] * bytes, RB > 0 ? RB : bytes);
+}
+
 // dst row k = src row idx[k] for k < n, rows of rb bytes.
-inline void gather_rows(const uint8_t* __restrict src, uint8_t* __restrict dst, const uint16_t* __restrict idx,
-                        int64_t n, int64_t rb) {
-  with_row_bytes(rb, [&](auto rbc) {
-    constexpr int64_t RB = decltype(rbc)::value;
-    const int64_t bytes = RB > 0 ? RB : rb;
-    for (int64_t k = 0; k < n; ++k) std::memcpy(dst + k * bytes, src + (int64_t)idx[k] * bytes, RB > 0 ? RB : bytes);
-  });
+inline void gather_rows(const uint8_t* src, uint8_t* dst, const uint16_t* idx, int64_t n, int64_t rb) {
+  with_row_bytes(rb, [&](auto rbc) { gather_rows_rb<decltype(rbc)::value>(src, dst, idx, n, rb); });
 }
 
 }  // namespace rsfast::cpu::RSFAST_CPU_ISA

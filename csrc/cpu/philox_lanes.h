@@ -94,4 +94,35 @@ inline void philox_consecutive_blocks(uint32_t k0, uint32_t k1, uint32_t lo, uin
   philox_counter_lanes<N, 1, 0>(k0, k1, block0, lo, hi, offset, words);
 }
 
+// out[k * N + l] = word k of the Philox block with counter
+// (c0[l], c1[l], c2[l], c3) under key (k0, k1), for the N lanes l: any
+// per-lane counters (fused_sample's tries).
+template <int N>
+inline void philox_lanes_counters(uint32_t k0, uint32_t k1, const uint32_t* c0in, const uint32_t* c1in,
+                                  const uint32_t* c2in, uint32_t c3in, uint32_t* __restrict out) {
+#if defined(__AVX2__)
+  static_assert(N % 8 == 0, "N must be a multiple of 8");
+  for (int g = 0; g < N; g += 8) {
+    __m256i c0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c0in + g));
+    __m256i c1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c1in + g));
+    __m256i c2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c2in + g));
+    __m256i c3 = _mm256_set1_epi32((int)c3in);
+    philox8_rounds(c0, c1, c2, c3, k0, k1);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 0 * N + g), c0);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 1 * N + g), c1);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 2 * N + g), c2);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 3 * N + g), c3);
+  }
+#else
+#pragma omp simd
+  for (int l = 0; l < N; ++l) {
+    const U32x4 r = philox4x32_10(c0in[l], c1in[l], c2in[l], c3in, k0, k1);
+    out[0 * N + l] = r.v[0];
+    out[1 * N + l] = r.v[1];
+    out[2 * N + l] = r.v[2];
+    out[3 * N + l] = r.v[3];
+  }
+#endif
+}
+
 }  // namespace rsfast::cpu::RSFAST_CPU_ISA

@@ -34,7 +34,7 @@ RSFAST_HD Decision<T> decide(T lp, T lq, T log_M, U32x4 r) {
   d.posinf = posinf;
   d.log_ratio = nan ? (T)-INFINITY : ratio;
   d.overweight = !nan && ratio > log_M;
-  d.accept = posinf ? 0u : accept_row<T>(ratio, log_M, r);  // accept_row rejects NaN
+  d.accept = accept_row<T>(ratio, log_M, r) & (uint32_t)!posinf;  // branch-free; accept_row rejects NaN
   return d;
 }
 

@@ -29,41 +29,45 @@ struct ChunkStats {
   double max_ratio = -INFINITY;
 };
 
-// Rows [begin, begin + n) of one chunk into flags[begin ...] and st; the
-// statistics are kept per lane (vector adds) and summed at the end.
+// Statistics of a chunk kept per lane (vector adds), summed at the end.
 template <typename T>
-void decide_chunk(const T* __restrict lp, const T* __restrict lq, T log_M, uint32_t k0, uint32_t k1,
-                  uint32_t offset, int64_t begin, int64_t n, uint8_t* __restrict flags, ChunkStats& st) {
+struct LaneStats {
   alignas(64) uint32_t acc[kLanes] = {}, nan[kLanes] = {}, over[kLanes] = {}, pinf[kLanes] = {};
   alignas(64) T mx[kLanes];
-  for (int l = 0; l < (int)kLanes; ++l) mx[l] = -INFINITY;
-  lp += begin;
-  lq += begin;
-  flags += begin;
-  auto one = [&](int64_t j, int l, const uint32_t (&w)[4][kLanes]) {
-    const Decision<T> d = decide<T>(lp[j], lq[j], log_M, U32x4{{w[0][l], w[1][l], 0u, 0u}});
-    flags[j] = (uint8_t)d.accept;
+  LaneStats() {
+    for (int l = 0; l < (int)kLanes; ++l) mx[l] = -INFINITY;
+  }
+  RSFAST_HD void add(int l, const Decision<T>& d) {
     acc[l] += d.accept;
     nan[l] += d.nan;
     over[l] += d.overweight;
     pinf[l] += d.posinf;
     mx[l] = d.log_ratio > mx[l] ? d.log_ratio : mx[l];
-  };
+  }
+};
+
+// Rows [begin, begin + n) of one chunk into flags[begin ...] and st.
+template <typename T>
+void decide_chunk(const T* lp, const T* lq, T log_M, uint32_t k0, uint32_t k1, uint32_t offset, int64_t begin,
+                  int64_t n, uint8_t* flags, ChunkStats& st) {
+  LaneStats<T> ls;
   for_each_lane_group(k0, k1, offset, begin, n, [&](int64_t g, int64_t lim, const uint32_t (&w)[4][kLanes]) {
-    if (lim == kLanes) {
-#pragma omp simd
-      for (int l = 0; l < (int)kLanes; ++l) one(g + l, l, w);
-    } else {
-      for (int l = 0; l < (int)lim; ++l) one(g + l, l, w);
-    }
+    const T* __restrict p = lp + begin + g;
+    const T* __restrict q = lq + begin + g;
+    uint8_t* __restrict fl = flags + begin + g;
+    for_each_lane(lim, [&](int l) {
+      const Decision<T> d = decide<T>(p[l], q[l], log_M, U32x4{{w[0][l], w[1][l], 0u, 0u}});
+      fl[l] = (uint8_t)d.accept;
+      ls.add(l, d);
+    });
   });
   T m = -INFINITY;
   for (int l = 0; l < (int)kLanes; ++l) {
-    st.accepted += acc[l];
-    st.nan += nan[l];
-    st.overweight += over[l];
-    st.posinf += pinf[l];
-    m = mx[l] > m ? mx[l] : m;
+    st.accepted += ls.acc[l];
+    st.nan += ls.nan[l];
+    st.overweight += ls.over[l];
+    st.posinf += ls.pinf[l];
+    m = ls.mx[l] > m ? ls.mx[l] : m;
   }
   st.max_ratio = std::max(st.max_ratio, (double)m);
 }

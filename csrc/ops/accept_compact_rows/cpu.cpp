@@ -34,14 +34,9 @@ int64_t decide_chunk(const T* __restrict lr, T log_M, uint32_t k0, uint32_t k1, 
   alignas(64) uint8_t flags[kCompactChunk];
   lr += begin;
   for_each_lane_group(k0, k1, offset, begin, n, [&](int64_t g, int64_t lim, const uint32_t (&w)[4][kLanes]) {
-    if (lim == kLanes) {
-#pragma omp simd
-      for (int l = 0; l < (int)kLanes; ++l)
-        flags[g + l] = (uint8_t)accept_row<T>(lr[g + l], log_M, U32x4{{w[0][l], w[1][l], 0u, 0u}});
-    } else {
-      for (int64_t l = 0; l < lim; ++l)
-        flags[g + l] = (uint8_t)accept_row<T>(lr[g + l], log_M, U32x4{{w[0][l], w[1][l], 0u, 0u}});
-    }
+    for_each_lane(lim, [&](int l) {
+      flags[g + l] = (uint8_t)accept_row<T>(lr[g + l], log_M, U32x4{{w[0][l], w[1][l], 0u, 0u}});
+    });
   });
   return list_flags(flags, n, idx);
 }
