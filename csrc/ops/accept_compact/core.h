@@ -1,14 +1,13 @@
-// accept_compact core: the accept decision of one row. Shared by
-// csrc/ops/accept_compact/cpu.cpp and csrc/ops/accept_compact/cuda.cu, which add the stable
-// compaction (prefix sums) around it.
+// accept_compact core: the accept decision of one row, with what the
+// statistics need. Shared by csrc/ops/accept_compact/cpu.cpp,
+// csrc/ops/accept_compact/cuda.cu and fused_sample, which add the stable
+// compaction around it.
 //
-// Row i at op offset o accepts when log u < log p - log q - log M, with u from
-// Philox block (0, i, o): word 0 (31-bit resolution) for float32, words 0 and 1
-// (52-bit) for float64, so that tiny acceptance probabilities are not rounded
-// away. The comparison runs in the dtype of log p and log q.
+// Row i at op offset o accepts when log u < log p - log q - log M: the
+// compaction core's accept test (compaction.h) on log_ratio = log p - log q,
+// in the dtype of log p and log q, and never when log p is +inf.
 #pragma once
-#include "rsfast/fastmath.h"
-#include "rsfast/philox.h"
+#include "ops/accept_compact/compaction.h"
 
 namespace rsfast {
 
@@ -23,15 +22,11 @@ struct Decision {
   T log_ratio;          // log p - log q (-inf when nan, for the running max)
 };
 
-RSFAST_HD float log_uniform(U32x4 r, float) { return fast_logf(u01_log_arg(r.v[0])); }
-RSFAST_HD double log_uniform(U32x4 r, double) { return std::log(u01_f52(r.v[0], r.v[1])); }
-
 // `r` is Philox block (0, row, offset); only words 0 (float) or 0 and 1
 // (double) are read.
 template <typename T>
 RSFAST_HD Decision<T> decide(T lp, T lq, T log_M, U32x4 r) {
   Decision<T> d;
-  const T log_u = log_uniform(r, T(0));
   const T ratio = lp - lq;
   const bool nan = ratio != ratio;  // NaN in, or inf - inf
   const bool posinf = lp == (T)INFINITY;
@@ -39,7 +34,7 @@ RSFAST_HD Decision<T> decide(T lp, T lq, T log_M, U32x4 r) {
   d.posinf = posinf;
   d.log_ratio = nan ? (T)-INFINITY : ratio;
   d.overweight = !nan && ratio > log_M;
-  d.accept = !nan && !posinf && log_u < ratio - log_M;
+  d.accept = accept_row<T>(ratio, log_M, r) & (uint32_t)!posinf;  // branch-free; accept_row rejects NaN
   return d;
 }
 

@@ -27,34 +27,6 @@ constexpr int kCheckSteps = 64;      // lane steps between looks at the global b
 // Below this many rows one thread runs everything (waking the pool costs more).
 constexpr int64_t kFusedParallelMinRows = 2048;
 
-// Philox blocks of kLanes streams with per-lane counter words c0, c1, c2 and a
-// common c3 (the offset): out[k * W + l] = word k of lane l.
-inline void philox_lanes_ctr(uint32_t k0, uint32_t k1, const uint32_t* c0in, const uint32_t* c1in,
-                             const uint32_t* c2in, uint32_t c3in, uint32_t* __restrict out) {
-#if defined(__AVX2__)
-  for (int g = 0; g < (int)W; g += 8) {
-    __m256i c0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c0in + g));
-    __m256i c1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c1in + g));
-    __m256i c2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c2in + g));
-    __m256i c3 = _mm256_set1_epi32((int)c3in);
-    philox8_rounds(c0, c1, c2, c3, k0, k1);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 0 * W + g), c0);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 1 * W + g), c1);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 2 * W + g), c2);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 3 * W + g), c3);
-  }
-#else
-#pragma omp simd
-  for (int64_t l = 0; l < W; ++l) {
-    const U32x4 r = philox4x32_10(c0in[l], c1in[l], c2in[l], c3in, k0, k1);
-    out[0 * W + l] = r.v[0];
-    out[1 * W + l] = r.v[1];
-    out[2 * W + l] = r.v[2];
-    out[3 * W + l] = r.v[3];
-  }
-#endif
-}
-
 RSFAST_HD float lane_uniform(const uint32_t* wd, int64_t j, int64_t l, float) { return u01_f23(wd[j * W + l]); }
 RSFAST_HD double lane_uniform(const uint32_t* wd, int64_t j, int64_t l, double) {
   return u01_f52(wd[j * W + l], wd[(j + 1) * W + l]);
@@ -240,7 +212,7 @@ void worker(const FusedParams<T>& f, const FusedArgs& a, Shared& sh, Totals& tot
     for (int64_t b = 0; b < B; ++b) {
 #pragma omp simd
       for (int64_t l = 0; l < W; ++l) c0[l] = tries[l] * (uint32_t)B + (uint32_t)b;
-      philox_lanes_ctr(k0, k1, c0, lo, hi, a.offset, words.data() + 4 * b * W);
+      philox_lanes_counters<(int)W>(k0, k1, c0, lo, hi, a.offset, words.data() + 4 * b * W);
     }
     const uint32_t* wd = words.data();
     T* x = xs.data();

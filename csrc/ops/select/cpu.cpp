@@ -132,44 +132,13 @@ void best_of_n_run(const SelectArgs& a) {
 // Candidates decided together in a round (a multiple of 8 Philox blocks).
 constexpr int kRsoWidth = 32;
 
-// words[w][j] = word w of Philox block (block0 + j) of stream (hi << 32 | lo).
-template <int NB>
-inline void philox_consecutive(uint32_t k0, uint32_t k1, uint32_t lo, uint32_t hi, uint32_t offset,
-                               uint32_t block0, uint32_t (&words)[4][NB]) {
-#if defined(__AVX2__)
-  static_assert(NB % 8 == 0, "NB must be a multiple of 8");
-  // As philox_lanes, with the block counter (word 0) varying across lanes.
-  for (int g = 0; g < NB; g += 8) {
-    __m256i c0 = _mm256_add_epi32(_mm256_set1_epi32((int)(block0 + (uint32_t)g)),
-                                  _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    __m256i c1 = _mm256_set1_epi32((int)lo);
-    __m256i c2 = _mm256_set1_epi32((int)hi);
-    __m256i c3 = _mm256_set1_epi32((int)offset);
-    philox8_rounds(c0, c1, c2, c3, k0, k1);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(&words[0][g]), c0);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(&words[1][g]), c1);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(&words[2][g]), c2);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(&words[3][g]), c3);
-  }
-#else
-#pragma omp simd
-  for (int j = 0; j < NB; ++j) {
-    const U32x4 r = philox_block(k0, k1, lo, hi, offset, block0 + (uint32_t)j);
-    words[0][j] = r.v[0];
-    words[1][j] = r.v[1];
-    words[2][j] = r.v[2];
-    words[3][j] = r.v[3];
-  }
-#endif
-}
-
 // The uniforms of candidates c0 .. c0 + kRsoWidth - 1 (c0 a multiple of
 // kRsoWidth) of round t: Philox blocks t * nb + c0 / V + j.
 inline void rso_uniforms(uint32_t k0, uint32_t k1, uint64_t g, uint32_t offset, uint32_t block0,
                          float (&u)[kRsoWidth]) {
   constexpr int NB = kRsoWidth / 4;
   alignas(32) uint32_t w[4][NB];
-  philox_consecutive<NB>(k0, k1, (uint32_t)g, (uint32_t)(g >> 32), offset, block0, w);
+  philox_consecutive_blocks<NB>(k0, k1, (uint32_t)g, (uint32_t)(g >> 32), offset, block0, w);
 #pragma omp simd
   for (int j = 0; j < NB; ++j)
     for (int l = 0; l < 4; ++l) u[4 * j + l] = u01_f23(w[l][j]);
@@ -178,7 +147,7 @@ inline void rso_uniforms(uint32_t k0, uint32_t k1, uint64_t g, uint32_t offset, 
                          double (&u)[kRsoWidth]) {
   constexpr int NB = kRsoWidth / 2;
   alignas(32) uint32_t w[4][NB];
-  philox_consecutive<NB>(k0, k1, (uint32_t)g, (uint32_t)(g >> 32), offset, block0, w);
+  philox_consecutive_blocks<NB>(k0, k1, (uint32_t)g, (uint32_t)(g >> 32), offset, block0, w);
 #pragma omp simd
   for (int j = 0; j < NB; ++j) {
     u[2 * j] = u01_f52(w[0][j], w[1][j]);
