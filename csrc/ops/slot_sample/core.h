@@ -71,7 +71,9 @@
 //     makes the per-element path rebuild each lane's Prep from its raw
 //     parameters inside the SIMD loop; set it only where GCC vectorises that
 //     loop (check with -fopt-info-vec), else stored Preps in a scalar loop
-//     are faster. `invalid` must then be a template on the accessor too.
+//     are faster (a law without variants gets neither: its per-element
+//     tries rebuild the Prep in a scalar loop, cheaper than storing a large
+//     one). `invalid` must then be a template on the accessor too.
 //     Pass the Prep (and its parts) BY VALUE to the try: GCC 12 keeps a
 //     by-reference Prep of a lane in memory and gives up on the loop. A law
 //     whose `prepare` does not vectorise (branches, libm calls for the

@@ -7,7 +7,8 @@
 // still pending, kLanes elements at a time in SIMD lanes (Philox words, then
 // the law's branch-free try), and a scalar pass writes the accepted values and
 // compacts the pending list. A per-element chunk is first grouped by variant
-// (counting sort), each group running its variant's try. Try t of element i
+// (counting sort; skipped when every element has one variant), each group
+// running its variant's try. Try t of element i
 // reads the same Philox blocks whatever the chunking or grouping, so the
 // output depends only on (params, seed, offset), never on the thread count.
 #include "ops/slot_sample/core.h"
@@ -73,24 +74,34 @@ struct LaneParams {
   T operator[](int k) const { return base[k * kW]; }
 };
 
-// Parameter p of chunk-local element k: raw[p * kChunk + k], through base = raw + k.
+// Parameter p of chunk-local element k: raw[p][k] (raw[p]: the chunk's slice of
+// parameter p, in the caller's array or a local copy).
+// The slices by value (not through a pointer to an array of pointers): the
+// vectoriser then keeps them in registers; through memory it reloads them
+// after every uint8_t store (char stores may alias anything) and gives up.
+template <typename T>
+struct ChunkSlices {
+  const T* r[kSlotMaxParams];
+};
 template <typename T>
 struct ChunkParams {
-  const T* base;
-  T operator[](int p) const { return base[p * kChunk]; }
+  ChunkSlices<T> raw;
+  int k;
+  T operator[](int p) const { return raw.r[p][k]; }
 };
 
 // Round-based tries of the `count` chunk-local elements listed in idx, SIMD
 // lanes across elements. kOneRow: every element uses `preps[0]` and local
 // element k is (s0 + k) * B + j (the elements of one parameter row, strided by
-// B); otherwise local element k is s0 + k with its own preps[k] and raw
-// parameters raw[p * kChunk + k]. kVariant >= 0: every listed element
-// is of that variant (try_variant<kVariant> in the lanes); -1: try_once, in
-// SIMD lanes for one row, else a scalar loop (laws without variants have
-// branchy tries that do not vectorise anyway). idx is overwritten. Returns
+// B); otherwise local element k is s0 + k with its raw parameters raw[p][k]
+// and, for laws with variants but no lane prepare, its stored preps[k].
+// kVariant >= 0: every listed element is of that variant (try_variant<kVariant>
+// in the lanes); -1: try_once, in SIMD lanes for one row, else a scalar loop
+// that rebuilds each element's Prep (laws without variants have branchy tries
+// that do not vectorise anyway). idx is overwritten. Returns
 // the number of elements whose tries ran out.
 template <typename T, typename Law, bool kOneRow, int kVariant>
-int64_t run_chunk(const SlotArgs& a, const typename Law::Prep* preps, const T* raw, int64_t s0, int64_t B, int64_t j,
+int64_t run_chunk(const SlotArgs& a, const typename Law::Prep* preps, const T* const* raw, int64_t s0, int64_t B, int64_t j,
                   uint32_t* __restrict idx, int count, T* __restrict out) {
   using Prep = typename Law::Prep;
   constexpr int K = Law::kBlocks;
@@ -140,8 +151,22 @@ int64_t run_chunk(const SlotArgs& a, const typename Law::Prep* preps, const T* r
         // unit-stride loads, not the lanes' indirect, strided or union loads
         // of stored Prep fields.
         alignas(64) T pr[Law::kParams][kW];
-        for (int l = 0; l < kW; ++l)
-          for (int p = 0; p < Law::kParams; ++p) pr[p][l] = raw[p * kChunk + li[l]];
+        if (lanes == kW && li[kW - 1] - li[0] == (uint32_t)(kW - 1)) {
+          // kW consecutive elements (idx ascends: most groups of the first
+          // round): unit-stride copies instead of per-lane gathers.
+          for (int p = 0; p < Law::kParams; ++p) {
+            const T* src = raw[p] + li[0];
+            for (int l = 0; l < kW; ++l) pr[p][l] = src[l];
+          }
+        } else {
+          for (int l = 0; l < kW; ++l)
+            for (int p = 0; p < Law::kParams; ++p) pr[p][l] = raw[p][li[l]];
+        }
+#if defined(__GNUC__)
+        // The lanes read pr from memory: without this GCC forwards the values
+        // just stored into a loop-carried PHI (VonMises' k) and gives up the loop.
+        asm volatile("" : : "r"(&pr[0][0]) : "memory");
+#endif
 #pragma omp simd
         for (int l = 0; l < kW; ++l) {
           SlotWords<K> ww;
@@ -159,10 +184,16 @@ int64_t run_chunk(const SlotArgs& a, const typename Law::Prep* preps, const T* r
           acc[l] = Law::template try_variant<kVariant>(preps[li[l]], ww, val[l]) ? 1 : 0;
         }
       } else {
+        // Laws without variants (the discrete ones): the Prep is rebuilt from
+        // the raw parameters at every try, in registers. Most elements take
+        // one try, and a stored Prep array (100+ bytes an element) cost more
+        // to write and read back than prepare itself.
         for (int l = 0; l < lanes; ++l) {
           SlotWords<K> ww;
           for (int m = 0; m < 4 * K; ++m) ww.w[m] = w[m][l];
-          acc[l] = Law::try_once(preps[li[l]], ww, val[l]) ? 1 : 0;
+          T row[kSlotMaxParams] = {};
+          for (int p = 0; p < Law::kParams; ++p) row[p] = raw[p][li[l]];
+          acc[l] = Law::try_once(Law::prepare(row), ww, val[l]) ? 1 : 0;
         }
       }
       for (int l = 0; l < lanes; ++l) {
@@ -193,7 +224,7 @@ constexpr int variants() {
 
 // run_chunk with the variant v as a compile-time constant (-1: none).
 template <typename T, typename Law, bool kOneRow>
-int64_t run_variant(int v, const SlotArgs& a, const typename Law::Prep* preps, const T* raw, int64_t s0, int64_t B, int64_t j,
+int64_t run_variant(int v, const SlotArgs& a, const typename Law::Prep* preps, const T* const* raw, int64_t s0, int64_t B, int64_t j,
                     uint32_t* idx, int count, T* out) {
   constexpr int NV = variants<Law>();
   if constexpr (NV > 0) {
@@ -256,41 +287,55 @@ void run(const SlotArgs& a) {
       const int64_t begin = c * kChunk;
       const int count = (int)std::min(kChunk, a.n - begin);
       Prep preps[kChunk];
-      T raw[kSlotMaxParams * kChunk];  // raw[p * kChunk + k]: parameter p of local element k
+      T copy[kSlotMaxParams * kChunk];  // copy[p * kChunk + k]: parameter p of local element k, when rows wrap
+      const T* raw[kSlotMaxParams] = {};  // raw[p][k]: parameter p of local element k
       uint8_t var[kChunk];
+      uint8_t vmin = 255, vmax = 0;  // over var[]: 255 marks an invalid row
       int64_t j = begin % B;  // the row walks with the element index
       if (j + count <= B) {
-        // No wrap inside the chunk (always so with one row per element): plain copies.
-        for (int p = 0; p < Law::kParams; ++p) std::copy(params[p] + j, params[p] + j + count, raw + p * kChunk);
+        // No wrap inside the chunk (always so with one row per element): the caller's arrays.
+        for (int p = 0; p < Law::kParams; ++p) raw[p] = params[p] + j;
       } else {
         for (int k = 0; k < count; ++k) {
-          for (int p = 0; p < Law::kParams; ++p) raw[p * kChunk + k] = params[p][j];
+          for (int p = 0; p < Law::kParams; ++p) copy[p * kChunk + k] = params[p][j];
           if (++j == B) j = 0;
         }
+        for (int p = 0; p < Law::kParams; ++p) raw[p] = copy + p * kChunk;
       }
       if constexpr (SlotLanePrepare<Law>::value) {
         // Checks and variants in SIMD lanes (no stored Preps: the tries rebuild them).
         uint32_t fails[kChunk];
-#pragma omp simd
+        ChunkSlices<T> slices;
+        for (int p = 0; p < kSlotMaxParams; ++p) slices.r[p] = raw[p];
+#pragma omp simd reduction(min : vmin) reduction(max : vmax)
         for (int k = 0; k < count; ++k) {
-          const ChunkParams<T> row{raw + k};
+          const ChunkParams<T> row{slices, k};
           const uint32_t fail = Law::invalid(row);
           fails[k] = fail;
-          var[k] = fail ? (uint8_t)255 : (uint8_t)SlotLaneVariant<Law, ChunkParams<T>>::get(row);
+          const uint8_t v = fail ? (uint8_t)255 : (uint8_t)SlotLaneVariant<Law, ChunkParams<T>>::get(row);
+          var[k] = v;
+          vmin = v < vmin ? v : vmin;
+          vmax = v > vmax ? v : vmax;
         }
-        for (int k = 0; k < count; ++k) {
-          if (fails[k]) {
-            flags |= fails[k];
-            ++bad;
-            out[begin + k] = T(NAN);
-          } else if (var[k] == (uint8_t)NV) {  // undecided by lane_variant
-            var[k] = (uint8_t)Law::variant(Law::prepare(ChunkParams<T>{raw + k}));
+        if (vmax >= (uint8_t)NV) {  // an invalid row (255) or one undecided by lane_variant (NV)
+          vmin = 255;
+          vmax = 0;
+          for (int k = 0; k < count; ++k) {
+            if (fails[k]) {
+              flags |= fails[k];
+              ++bad;
+              out[begin + k] = T(NAN);
+            } else if (var[k] == (uint8_t)NV) {
+              var[k] = (uint8_t)Law::variant(Law::prepare(ChunkParams<T>{slices, k}));
+            }
+            vmin = std::min(vmin, var[k]);
+            vmax = std::max(vmax, var[k]);
           }
         }
       } else {
         for (int k = 0; k < count; ++k) {
           T row[kSlotMaxParams] = {};
-          for (int p = 0; p < Law::kParams; ++p) row[p] = raw[p * kChunk + k];
+          for (int p = 0; p < Law::kParams; ++p) row[p] = raw[p][k];
           const uint32_t fail = Law::invalid(row);
           if (fail) {
             flags |= fail;
@@ -299,12 +344,21 @@ void run(const SlotArgs& a) {
             var[k] = 255;
             continue;
           }
-          preps[k] = Law::prepare(row);
-          if constexpr (NV > 0)
+          if constexpr (NV > 0) {
+            preps[k] = Law::prepare(row);
             var[k] = (uint8_t)Law::variant(preps[k]);
-          else
-            var[k] = 0;
+          } else {
+            var[k] = 0;  // the tries rebuild the Prep (run_chunk)
+          }
+          vmin = std::min(vmin, var[k]);
+          vmax = std::max(vmax, var[k]);
         }
+      }
+      if (vmin == vmax) {  // one variant, no invalid row (the common case): no grouping
+        uint32_t idx[kChunk];
+        for (int k = 0; k < count; ++k) idx[k] = (uint32_t)k;
+        bad += run_variant<T, Law, false>(NV > 0 ? vmin : -1, a, preps, raw, begin, B, 0, idx, count, out);
+        continue;
       }
       // Group the elements by variant (each group keeps index order): one
       // counting pass and one branch-free compaction pass per variant. A

@@ -105,8 +105,11 @@ struct TruncatedNormalLaw {
   // The Prep of an element known to be of variant V, without the mode choice
   // (whose bound needs a libm exp): branch-free, the same bits as prepare for
   // every field try_variant<V> reads. The CPU driver's per-element path calls
-  // it in SIMD lanes (float32: kLanePrepare).
-  static constexpr bool kLanePrepare = sizeof(T) == 4;
+  // it in SIMD lanes (kLanePrepare). float64 too: its tries do not vectorise
+  // (libm log), but rebuilding the Prep at each try in the scalar loop costs
+  // less than storing and reloading 80 bytes an element (measured), and the
+  // check loop (lane_variant) still runs in SIMD lanes.
+  static constexpr bool kLanePrepare = true;
   template <int V, class P>
   RSFAST_HD static Prep prepare_lane(const P& p) {
     Prep q;

@@ -29,29 +29,63 @@ struct VonMisesLaw {
   struct Prep {
     T loc;  // reduced to [-pi, pi)
     T K1, A, B, q;
+    int far;  // 1: loc reduced by fmod (|loc| >= 2^20), else 0 (the variant)
   };
 
   // Bit 0: loc not finite; bits 1-3: concentration NaN / inf / <= 0.
-  RSFAST_HD static uint32_t invalid(const T* p) { return slot_check_finite(p[0], 0) | slot_check_positive(p[1], 1); }
+  template <class P>  // const T*, or any p[k] accessor (the CPU driver's lane view)
+  RSFAST_HD static uint32_t invalid(const P& p) { return slot_check_finite<T>(p[0], 0) | slot_check_positive<T>(p[1], 1); }
 
-  // One variant (the driver's per-element SIMD path serves laws with variants).
-  static constexpr int kVariants = 1;
-  RSFAST_HD static int variant(const Prep&) { return 0; }
+  // Variants by how prepare reduces loc (0: rint, 1: fmod); the tries are the
+  // same. They let the CPU driver's per-element path rebuild a lane's Prep in
+  // SIMD lanes (float32: kLanePrepare) with prepare_lane<0>, which has no libm
+  // fmod; the rare far locs (variant 1) take prepare there.
+  static constexpr int kVariants = 2;
+  static constexpr bool kLanePrepare = sizeof(T) == 4;
+  RSFAST_HD static int variant(const Prep& q) { return q.far; }
+  template <class P>
+  RSFAST_HD static int lane_variant(const P& p) { return std::fabs(p[0]) < T(1048576) ? 0 : 1; }
   template <int V>
-  RSFAST_HD static bool try_variant(const Prep& q, const SlotWords<kBlocks>& w, T& x) {
+  RSFAST_HD static bool try_variant(const Prep q, const SlotWords<kBlocks>& w, T& x) {
     return try_once(q, w, x);
   }
 
   template <class P>  // const T*, or any p[k] accessor (the CPU driver's lane view)
   RSFAST_HD static Prep prepare(const P& p) {
-    constexpr T kPi = SlotLimits<T>::kPi, kTwoPi = T(2) * SlotLimits<T>::kPi;
-    Prep r;
+    constexpr T kTwoPi = T(2) * SlotLimits<T>::kPi;
     // Far from 0 the product kTwoPi * rint(.) rounds by many periods (loc 1e30 gave 7.6e22): there
     // fmod, which is exact, takes over (below 2^20 the cheaper form is kept, so streams are unchanged).
-    T loc = std::fabs(p[0]) < T(1048576) ? p[0] - kTwoPi * std::rint(p[0] / kTwoPi) : std::fmod(p[0], kTwoPi);
+    const bool far = !(std::fabs(p[0]) < T(1048576));
+    Prep r = prepare_with_loc(far ? std::fmod(p[0], kTwoPi) : near_loc(p[0]), p[1]);
+    r.far = far ? 1 : 0;
+    return r;
+  }
+
+  // Prep of an element of variant V (the CPU driver's lanes): variant 0
+  // without prepare's branch and fmod, the same bits.
+  template <int V, class P>
+  RSFAST_HD static Prep prepare_lane(const P& p) {
+    if constexpr (V == 0) {
+      Prep r = prepare_with_loc(near_loc(p[0]), p[1]);
+      r.far = 0;
+      return r;
+    } else {
+      return prepare(p);
+    }
+  }
+
+  // loc - 2 pi rint(loc / (2 pi)), for |loc| < 2^20.
+  RSFAST_HD static T near_loc(T loc) {
+    constexpr T kTwoPi = T(2) * SlotLimits<T>::kPi;
+    return loc - kTwoPi * std::rint(loc / kTwoPi);
+  }
+
+  // The Prep from loc reduced to about (-2 pi, 2 pi) and the concentration k.
+  RSFAST_HD static Prep prepare_with_loc(T loc, const T k) {
+    constexpr T kPi = SlotLimits<T>::kPi, kTwoPi = T(2) * SlotLimits<T>::kPi;
+    Prep r;
     loc = loc >= kPi ? loc - kTwoPi : loc;
     r.loc = loc < -kPi ? loc + kTwoPi : loc;
-    const T k = p[1];
     // s = sqrt(1 + 4k^2) without overflow for huge k.
     const T s = k > T(1) ? T(2) * k * std::sqrt(T(1) + T(0.25) / (k * k)) : std::sqrt(T(1) + T(4) * k * k);
     const T tau = T(1) + s;
@@ -67,7 +101,7 @@ struct VonMisesLaw {
   }
 
   // The angle of a candidate, wrapped into [-pi, pi).
-  RSFAST_HD static T finish(const Prep& q, T half_angle, bool negative) {
+  RSFAST_HD static T finish(const Prep q, T half_angle, bool negative) {
     constexpr T kPi = SlotLimits<T>::kPi, kTwoPi = T(2) * SlotLimits<T>::kPi;
     const T theta = T(2) * half_angle;
     T x = q.loc + (negative ? -theta : theta);
@@ -76,7 +110,7 @@ struct VonMisesLaw {
   }
 
   // float32 candidate from words (w1, w2): half angle, accepted and sign masks.
-  RSFAST_HD static void candidate(const Prep& q, uint32_t w1, uint32_t w2, float& ha, uint32_t& ok,
+  RSFAST_HD static void candidate(const Prep q, uint32_t w1, uint32_t w2, float& ha, uint32_t& ok,
                                   uint32_t& neg) {
     float s, c;
     fast_sincos_turns(u01_f23(w1) * 0.25f, s, c);
@@ -87,7 +121,7 @@ struct VonMisesLaw {
     ha = fast_atan2_pos(q.q * s, c);
   }
 
-  RSFAST_HD static bool try_once(const Prep& q, const SlotWords<kBlocks>& w, T& x) {
+  RSFAST_HD static bool try_once(const Prep q, const SlotWords<kBlocks>& w, T& x) {
     if constexpr (sizeof(T) == 4) {
       // One candidate per try: in SIMD lanes every candidate costs the same, and with
       // acceptance >= 0.66 a second one per try would cost more than the rounds it saves.
