@@ -43,6 +43,17 @@ struct SlotLanePrepare<Law, decltype((void)Law::kLanePrepare)> {
   static constexpr bool value = Law::kLanePrepare;
 };
 
+// Whether the law has try_fresh(raw params, words, x): one try from the raw
+// parameters, cheaper than prepare + try_once for a Prep used once.
+template <typename Law, typename = void>
+struct SlotFreshTry {
+  static constexpr bool value = false;
+};
+template <typename Law>
+struct SlotFreshTry<Law, decltype((void)&Law::try_fresh)> {
+  static constexpr bool value = true;
+};
+
 // The Prep of a lane of variant V: Law::prepare_lane<V> where the law has it
 // (a cheaper, branch-free prepare for a known variant), else Law::prepare.
 template <typename Law, int V, typename P, typename = void>
@@ -193,7 +204,10 @@ int64_t run_chunk(const SlotArgs& a, const typename Law::Prep* preps, const T* c
           for (int m = 0; m < 4 * K; ++m) ww.w[m] = w[m][l];
           T row[kSlotMaxParams] = {};
           for (int p = 0; p < Law::kParams; ++p) row[p] = raw[p][li[l]];
-          acc[l] = Law::try_once(Law::prepare(row), ww, val[l]) ? 1 : 0;
+          if constexpr (SlotFreshTry<Law>::value)
+            acc[l] = Law::try_fresh(row, ww, val[l]) ? 1 : 0;
+          else
+            acc[l] = Law::try_once(Law::prepare(row), ww, val[l]) ? 1 : 0;
         }
       }
       for (int l = 0; l < lanes; ++l) {

@@ -213,18 +213,26 @@ struct BinomialPrep {
   double n;
   double p;          // min(p, 1 - p)
   double r;          // p / (1 - p)
+  double spq;        // BTRS: sqrt(n p (1 - p))
   InversionTable inv;  // inversion: cells of the pmf (0 past n)
   double a, b, c;    // BTRS hat
   double vr;         // BTRS squeeze bound on v
-  double alpha;      // BTRS hat scale
+  double alpha;      // BTRS hat scale (not set by a light prepare)
   double m;          // BTRS mode floor((n + 1) p)
-  double h;          // BTRS: the mode's terms of log f(k)/f(m) (see binomial_btrs)
+  double h;          // BTRS: the mode's terms of log f(k)/f(m) (see binomial_btrs; not set by a light prepare)
   double value;      // mode 0: the constant result
   int flip;          // 1: the draw is n - k (p > 1/2)
   int mode;          // 0: constant (n = 0, p = 0 or p = 1), 1: inversion, 2: BTRS
 };
 
-RSFAST_HD BinomialPrep binomial_prepare(double n, double prob) {
+RSFAST_HD double btrs_alpha(double b, double spq) { return (2.83 + 5.1 / b) * spq; }
+RSFAST_HD double btrs_h(double n, double r, double m) {
+  return (m + 0.5) * log((m + 1.0) / (r * (n - m + 1.0))) + stirling_correction(m) + stirling_correction(n - m);
+}
+
+// light (a Prep used for one try): BTRS's alpha and h, needed only past the
+// squeeze, are left to binomial_btrs<true>.
+RSFAST_HD BinomialPrep binomial_prepare(double n, double prob, bool light = false) {
   BinomialPrep q{};
   q.flip = prob > 0.5 ? 1 : 0;
   const double p = q.flip ? 1.0 - prob : prob;  // exact for prob in [1/2, 1]
@@ -246,14 +254,16 @@ RSFAST_HD BinomialPrep binomial_prepare(double n, double prob) {
   // Hörmann (1993), BTRS step 0.
   q.mode = 2;
   const double spq = sqrt(n * p * qq);
+  q.spq = spq;
   q.b = 1.15 + 2.53 * spq;
   q.a = -0.0873 + 0.0248 * q.b + 0.01 * p;
   q.c = n * p + 0.5;
   q.vr = 0.92 - 4.2 / q.b;
-  q.alpha = (2.83 + 5.1 / q.b) * spq;
   q.m = floor((n + 1.0) * p);
-  q.h = (q.m + 0.5) * log((q.m + 1.0) / (q.r * (n - q.m + 1.0))) + stirling_correction(q.m) +
-        stirling_correction(n - q.m);
+  if (!light) {
+    q.alpha = btrs_alpha(q.b, spq);
+    q.h = btrs_h(n, q.r, q.m);
+  }
   return q;
 }
 
@@ -267,15 +277,19 @@ RSFAST_HD bool binomial_inversion(const BinomialPrep& q, double u, double& k) {
 //   + (n+1) log((n-m+1)/(n-k+1)) + (k+1/2) log(r(n-k+1)/(k+1)) - fc(k) - fc(n-k)
 // with r = p/q (expand log m!, log (n-m)!, log k!, log (n-k)! by fc: the linear
 // terms and constants cancel).
+// kLight: a light Prep; alpha and h are computed here, by the same expressions.
+template <bool kLight = false>
 RSFAST_HD bool binomial_btrs(const BinomialPrep& q, double u, double v, double& k) {
   u -= 0.5;
   const double us = 0.5 - fabs(u);
   k = floor((2.0 * q.a / us + q.b) * u + q.c);
   if (us >= 0.07 && v <= q.vr) return true;  // squeeze
   if (k < 0.0 || k > q.n) return false;
-  const double lv = log(v * q.alpha / (q.a / (us * us) + q.b));
+  const double alpha = kLight ? btrs_alpha(q.b, q.spq) : q.alpha;
+  const double h = kLight ? btrs_h(q.n, q.r, q.m) : q.h;
+  const double lv = log(v * alpha / (q.a / (us * us) + q.b));
   const double nk = q.n - k + 1.0;
-  const double bound = q.h + (q.n + 1.0) * log1p((k - q.m) / nk) + (k + 0.5) * log(q.r * nk / (k + 1.0)) -
+  const double bound = h + (q.n + 1.0) * log1p((k - q.m) / nk) + (k + 0.5) * log(q.r * nk / (k + 1.0)) -
                        stirling_correction(k) - stirling_correction(q.n - k);
   return lv <= bound;
 }
@@ -294,21 +308,31 @@ struct BinomialLaw {
            slot_bit<T>(!(n == std::floor(n)), 3) | slot_bit<T>(pr != pr, 4) | slot_bit<T>(!(pr >= T(0) && pr <= T(1)), 5);
   }
 
-  RSFAST_HD static bool try_once(const Prep& q, const SlotWords<kBlocks>& w, T& x) {
+  RSFAST_HD static bool try_once(const Prep& q, const SlotWords<kBlocks>& w, T& x) { return try_with<false>(q, w, x); }
+  // One try from the raw parameters (the CPU driver's per-element path, where
+  // a Prep serves one try): BTRS's log-factorial constants are computed only
+  // past the squeeze (about 1 candidate in 8); the same bits as prepare +
+  // try_once.
+  RSFAST_HD static bool try_fresh(const T* p, const SlotWords<kBlocks>& w, T& x) {
+    return try_with<true>(binomial_prepare((double)p[0], (double)p[1], true), w, x);
+  }
+
+  template <bool kLight>
+  RSFAST_HD static bool try_with(const Prep& q, const SlotWords<kBlocks>& w, T& x) {
     double k = q.value;
     bool ok = true;
     if constexpr (sizeof(T) == 4) {
       if (q.mode == 1) {
         ok = binomial_inversion(q, u01_u32(w.w[0]), k);
       } else if (q.mode == 2) {
-        ok = binomial_btrs(q, u01_u32(w.w[0]), u01_u32(w.w[1]), k);
-        if (!ok) ok = binomial_btrs(q, u01_u32(w.w[2]), u01_u32(w.w[3]), k);
+        ok = binomial_btrs<kLight>(q, u01_u32(w.w[0]), u01_u32(w.w[1]), k);
+        if (!ok) ok = binomial_btrs<kLight>(q, u01_u32(w.w[2]), u01_u32(w.w[3]), k);
       }
     } else {
       if (q.mode == 1)
         ok = binomial_inversion(q, u01_f52(w.w[0], w.w[1]), k);
       else if (q.mode == 2)
-        ok = binomial_btrs(q, u01_f52(w.w[0], w.w[1]), u01_f52(w.w[2], w.w[3]), k);
+        ok = binomial_btrs<kLight>(q, u01_f52(w.w[0], w.w[1]), u01_f52(w.w[2], w.w[3]), k);
     }
     if (q.mode != 0 && q.flip) k = q.n - k;
     x = (T)k;
