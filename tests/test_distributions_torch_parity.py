@@ -374,8 +374,9 @@ def test_poisson_entropy_against_scipy():
 
 
 # ------------------------------------------- contracts checked by torch's own distribution tests
-# Running torch's test_distributions.py with rsfast's classes swapped in (notes/i14u.md) exercises
-# these edge cases; they are pinned here in our own words so a regression shows up in our suite.
+# Running torch's test_distributions.py with rsfast's classes swapped in (DECISIONS.md, "Slot kernel and
+# distributions") exercises these edge cases; they are pinned here in our own words so a regression shows
+# up in our suite.
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
