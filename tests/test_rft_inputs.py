@@ -180,3 +180,11 @@ def test_ddp_two_ranks(tmp_path):
         for key in ("mean_reward", "pass_rate", "acceptance", "accepted_reward", "loss"):
             assert dist_stats[key] == pytest.approx(one[key], rel=1e-5), key
         assert dist_stats["pass_at_k"] == pytest.approx(one["pass_at_k"])
+
+
+def test_sample_completions_takes_n_and_the_deprecated_num_samples():
+    want = sample_completions(tiny_model(), [[1, 2]], 3, max_new_tokens=2, seeds=[4])
+    with pytest.warns(DeprecationWarning, match="n="):
+        assert sample_completions(tiny_model(), [[1, 2]], num_samples=3, max_new_tokens=2, seeds=[4]) == want
+    with pytest.raises(TypeError, match="n"):
+        sample_completions(tiny_model(), [[1, 2]], max_new_tokens=2)

@@ -4,6 +4,7 @@ replaced it in the fine-tuner)."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -24,7 +25,7 @@ from .common import (
 def sample_completions(
     model: nn.Module,
     prompts: Sequence[Tokens],
-    n: int,
+    n: int | None = None,
     *,
     max_new_tokens: int,
     temperature: float = 1.0,
@@ -33,6 +34,7 @@ def sample_completions(
     seeds: Sequence[int] | None = None,
     generator: torch.Generator | None = None,
     batch_size: int = 256,
+    num_samples: int | None = None,
 ) -> list[list[list[int]]]:
     """Sample ``n`` completions for every prompt from a causal LM, batched.
 
@@ -58,6 +60,7 @@ def sample_completions(
             position in ``prompts``.
         generator: used only when ``seeds`` is None (default CPU generator when None).
         batch_size: most rows per forward.
+        num_samples: deprecated spelling of ``n``.
 
     Returns:
         ``out[i][j]``: the token ids of completion j of prompt i (ending with ``eos_token_id`` if it was
@@ -66,6 +69,14 @@ def sample_completions(
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     prompt_lists = _check_prompts(list(prompts) if isinstance(prompts, (list, tuple)) else prompts)
+    if num_samples is not None:
+        if n is not None:
+            raise TypeError("pass n or its deprecated spelling num_samples, not both")
+        msg = "sample_completions(num_samples=) is deprecated: use n="
+        warnings.warn(msg, DeprecationWarning, stacklevel=3)
+        n = num_samples
+    if n is None:
+        raise TypeError("sample_completions() missing the number of completions per prompt: n")
     n = _check_positive_int(n, "n")
     max_new_tokens = _check_positive_int(max_new_tokens, "max_new_tokens")
     batch_size = _check_positive_int(batch_size, "batch_size")
