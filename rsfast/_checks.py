@@ -8,6 +8,7 @@ argument.
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from torch import Tensor
@@ -101,3 +102,14 @@ def check_sample_shape(sample_shape: object, name: str = "sample_shape") -> list
         if s < 0:
             raise ValueError(f"{name} must not have negative sizes, got {tuple(shape)}")
     return shape
+
+
+def renamed_n(n: int | None, num_samples: int | None, where: str) -> int | None:
+    """``n``, or the value of its deprecated spelling ``num_samples`` (with a DeprecationWarning pointing
+    at the caller of ``where``); both given is a TypeError."""
+    if num_samples is None:
+        return n
+    if n is not None:
+        raise TypeError("pass n or its deprecated spelling num_samples, not both")
+    warnings.warn(f"{where}(num_samples=) is deprecated: use n=", DeprecationWarning, stacklevel=3)
+    return num_samples

@@ -38,12 +38,12 @@ parameter out of range in a parameter tensor) give ``valid = False`` and id 0; o
 """
 
 import math
-import warnings
 from typing import NamedTuple, Optional, Union
 
 import torch
 from torch import Tensor
 
+from ._checks import renamed_n
 from ._random import SEED_HIGH
 from .ops import tokens as _ops
 
@@ -197,11 +197,7 @@ def sample(
     order_code = _choice(order, _ops.ORDERS, "order")
     t, k, p, mp = _filters(x.shape[0], x.device, temperature, top_k, top_p, min_p, input)
     s, o, per_row = _seeds(seeds, offsets, generator, x.shape[0], x.device)
-    if num_samples is not None:
-        if n is not None:
-            raise TypeError("pass n or its deprecated spelling num_samples, not both")
-        warnings.warn("tokens.sample(num_samples=) is deprecated: use n=", DeprecationWarning, stacklevel=2)
-        n = num_samples
+    n = renamed_n(n, num_samples, "tokens.sample")
     draws = 1
     if n is not None:
         if isinstance(n, bool) or not isinstance(n, int):

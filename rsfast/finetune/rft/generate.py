@@ -4,12 +4,12 @@ replaced it in the fine-tuner)."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
+from ..._checks import renamed_n
 from ..._random import check_generator, draw_seed
 from .common import (
     Tokens,
@@ -69,12 +69,7 @@ def sample_completions(
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     prompt_lists = _check_prompts(list(prompts) if isinstance(prompts, (list, tuple)) else prompts)
-    if num_samples is not None:
-        if n is not None:
-            raise TypeError("pass n or its deprecated spelling num_samples, not both")
-        msg = "sample_completions(num_samples=) is deprecated: use n="
-        warnings.warn(msg, DeprecationWarning, stacklevel=3)
-        n = num_samples
+    n = renamed_n(n, num_samples, "sample_completions")
     if n is None:
         raise TypeError("sample_completions() missing the number of completions per prompt: n")
     n = _check_positive_int(n, "n")

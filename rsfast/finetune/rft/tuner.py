@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import os
 import time
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -16,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from ... import select as _select
+from ..._checks import renamed_n
 from ..._random import check_generator, draw_seed
 from ...decoding.generate import generate
 from .common import GenerateFn, RewardFn, Tokens, _as_tokens, _check_positive_int, _check_prompts, _mix64
@@ -243,11 +243,7 @@ class RejectionSamplingFineTuner:
 
         Returns ``out[i][j]``, token lists."""
         prompt_lists = _check_prompts(prompts)
-        if num_samples is not None:
-            if n is not None:
-                raise TypeError("pass n or its deprecated spelling num_samples, not both")
-            warnings.warn("generate(num_samples=) is deprecated: use n=", DeprecationWarning, stacklevel=2)
-            n = num_samples
+        n = renamed_n(n, num_samples, "generate")
         n = self.samples_per_prompt if n is None else _check_positive_int(n, "n")
         was_training = self.module.training
         self.module.eval()
