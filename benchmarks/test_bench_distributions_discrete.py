@@ -13,7 +13,13 @@ import pytest
 CASES = ["poisson_rate3", "poisson_rate100", "binomial_n100_p0.3", "binomial_n10_p0.5"]
 
 
-PER_ELEMENT = ["poisson_rate3_per_element", "poisson_rate100_per_element", "binomial_n100_p0.3_per_element"]
+PER_ELEMENT = [
+    "poisson_rate3_per_element",
+    "poisson_rate9_per_element",
+    "poisson_rate100_per_element",
+    "binomial_n100_p0.3_per_element",
+    "binomial_n10_p0.5_per_element",
+]
 
 
 @pytest.mark.parametrize("method", ["rsfast", "torch"])

@@ -1,6 +1,6 @@
-"""The kernels' float32 math (csrc/include/rsfast/fastmath.h) operation by operation in torch:
-fast_logf, fast_expf, sincos in turns, atan2, Box-Muller; float32 twins that use these agree with
-the kernels bit for bit."""
+"""The kernels' branch-free math (csrc/include/rsfast/fastmath.h) operation by operation in torch:
+float32 fast_logf, fast_expf, sincos in turns, atan2, Box-Muller; float64 fast_exp, fast_log,
+fast_log1p. Twins that use these agree with the kernels bit for bit."""
 
 from __future__ import annotations
 
@@ -9,7 +9,17 @@ from torch import Tensor
 
 from .philox import u01_f23, u01_log_arg
 
-__all__ = ["fast_logf", "fast_sincos_turns", "box_muller_f32", "sqrtf", "fast_expf", "fast_atan2_pos"]
+__all__ = [
+    "fast_logf",
+    "fast_sincos_turns",
+    "box_muller_f32",
+    "sqrtf",
+    "fast_expf",
+    "fast_atan2_pos",
+    "fast_exp",
+    "fast_log",
+    "fast_log1p",
+]
 
 
 def _f32(t: Tensor, value: float) -> Tensor:
@@ -110,3 +120,58 @@ def fast_atan2_pos(y: Tensor, x: Tensor) -> Tensor:
     ) * z * t + t
     a = base + p
     return torch.where(swap, 1.57079632679489661923 - a, a)
+
+
+# ---------------------------------------------------------------- float64
+
+_EXP_P = (1.26177193074810590878e-4, 3.02994407707441961300e-2, 9.99999999999999999910e-1)
+_EXP_Q = (
+    3.00198505138664455042e-6,
+    2.52448340349684104192e-3,
+    2.27265548208155028766e-1,
+    2.00000000000000000009e0,
+)
+# c_j = 2 / (2 j + 1), j = 1 .. 10: the series of log m in s^2 (fast_log, Estrin's scheme)
+_LOG_C = tuple(2.0 / (2 * j + 1) for j in range(1, 11))
+_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+
+
+def fast_exp(x: Tensor) -> Tensor:
+    """Twin of fast_exp: exp(x) in float64 for x in [-38, 0], bit for bit."""
+    t = x * 1.4426950408889634073599
+    n = torch.trunc(t - 0.5)
+    r = x - n * 6.93145751953125e-1
+    r = r - n * 1.42860682030941723212e-6
+    z = r * r
+    p = r * ((_EXP_P[0] * z + _EXP_P[1]) * z + _EXP_P[2])
+    q = ((_EXP_Q[0] * z + _EXP_Q[1]) * z + _EXP_Q[2]) * z + _EXP_Q[3]
+    y = 1.0 + 2.0 * (p / (q - p))
+    scale = ((n + 4503599627371519.0).view(torch.int64) << 52).view(torch.float64)  # 2^n
+    return y * scale
+
+
+def fast_log(x: Tensor) -> Tensor:
+    """Twin of fast_log: log(x) for positive normal float64 x, bit for bit."""
+    ix = x.view(torch.int64)
+    # every step is a non-negative int64 (x > 0): the kernel's logical shifts
+    kb = (ix - 0x3FE6A09E667F3BCD + 0x3FF0000000000000) >> 52
+    m = (ix - (kb << 52) + 0x3FF0000000000000).view(torch.float64)
+    k = (kb | 0x4330000000000000).view(torch.float64) - 4503599627371519.0
+    f = m - 1.0
+    s = f / (2.0 + f)
+    z = s * s
+    c = _LOG_C
+    z2 = z * z
+    z4 = z2 * z2
+    z8 = z4 * z4
+    a01, a23, a45, a67, a89 = (c[i] + c[i + 1] * z for i in range(0, 10, 2))
+    r = ((a01 + a23 * z2) + (a45 + a67 * z2) * z4 + a89 * z8) * z
+    lm = f - s * (f - r)
+    return k * _LN2_HI + (lm + k * _LN2_LO)
+
+
+def fast_log1p(x: Tensor) -> Tensor:
+    """Twin of fast_log1p: log(1 + x) in float64 for x in [-1/2, 1], bit for bit."""
+    u = 1.0 + x
+    d = u - 1.0
+    return fast_log(u) + (x - d) * (1.0 - d)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from .fastmath import fast_expf
+from .fastmath import fast_exp, fast_expf
 from .philox import (
     _MASK32,
     _uniforms,
@@ -19,7 +19,6 @@ from .philox import (
 __all__ = [
     "group_padded",
     "best_of_n",
-    "select_exp",
     "rso_block_layout",
     "rso",
     "threshold",
@@ -81,29 +80,6 @@ def best_of_n(rewards: Tensor, k: int, offsets: Tensor | None = None) -> Tensor:
     return out
 
 
-_EXP_P = (1.26177193074810590878e-4, 3.02994407707441961300e-2, 9.99999999999999999910e-1)
-_EXP_Q = (
-    3.00198505138664455042e-6,
-    2.52448340349684104192e-3,
-    2.27265548208155028766e-1,
-    2.00000000000000000009e0,
-)
-
-
-def select_exp(x: Tensor) -> Tensor:
-    """exp(x) in float64 for x in [-38, 0], bit-identical to the kernels' ``select_exp``."""
-    t = x * 1.4426950408889634073599
-    n = torch.trunc(t - 0.5)
-    r = x - n * 6.93145751953125e-1
-    r = r - n * 1.42860682030941723212e-6
-    z = r * r
-    p = r * ((_EXP_P[0] * z + _EXP_P[1]) * z + _EXP_P[2])
-    q = ((_EXP_Q[0] * z + _EXP_Q[1]) * z + _EXP_Q[2]) * z + _EXP_Q[3]
-    y = 1.0 + 2.0 * (p / (q - p))
-    scale = ((n + 4503599627371519.0).view(torch.int64) << 52).view(torch.float64)  # 2^n
-    return y * scale
-
-
 def _rso_accept_prob(vals: Tensor, rmax: Tensor, beta: float) -> Tensor:
     """exp((r - r_max) / beta) as the kernels compute it (0 where the accept can never happen)."""
     if vals.dtype == _F32:
@@ -112,7 +88,7 @@ def _rso_accept_prob(vals: Tensor, rmax: Tensor, beta: float) -> Tensor:
         return torch.where(live, fast_expf(torch.where(live, x, torch.zeros_like(x))), torch.zeros_like(x))
     x = (vals - rmax) / beta
     live = x >= -38.0
-    return torch.where(live, select_exp(torch.where(live, x, torch.zeros_like(x))), torch.zeros_like(x))
+    return torch.where(live, fast_exp(torch.where(live, x, torch.zeros_like(x))), torch.zeros_like(x))
 
 
 def _rso_rounds(

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from .fastmath import fast_exp, fast_log1p
 from .philox import (
     u01_f52,
 )
@@ -17,8 +18,9 @@ __all__ = ["stirling_correction", "poisson_log_pmf", "u01_u32"]
 # ---------------------------------------------------------------- slot mode: Poisson, Binomial
 #
 # Twins of PoissonLaw / BinomialLaw (csrc/ops/slot_sample/laws/discrete.h), operation by operation
-# in float64 (the kernels compute in double for both dtypes); torch's log/exp/log1p stand in for
-# the C library's, so a decision can differ only where a comparison is within an ulp.
+# in float64 (the kernels compute in double for both dtypes). The inversion cells use the kernels'
+# own fast_exp / fast_log1p (bit for bit); elsewhere torch's log/log1p stand in for the C library's,
+# so a rejection decision can differ only where a comparison is within an ulp.
 
 _DISCRETE_INVERSION_MAX = 10.0  # kPoissonInversionMax, kBinomialInversionMax
 _INVERSION_MAX_CELLS = 120  # kInversionMaxCells
@@ -87,7 +89,7 @@ def _poisson_prepare(params: list[Tensor]) -> dict[str, Tensor]:
     return dict(
         lam=lam,
         mode=mode,
-        p0=torch.exp(-lam),
+        p0=fast_exp(-lam),
         b=b,
         a=-0.059 + 0.02483 * b,
         inv_alpha=1.1239 + 1.1328 / (b - 3.4),
@@ -117,7 +119,7 @@ def _poisson_try(q: dict[str, Tensor], w: SlotWords) -> tuple[Tensor, Tensor]:
     if bool(inv.any()):
         idx = inv.nonzero().squeeze(1)
         lam_i = lam[idx]
-        ki, fi = _inversion(u_inv[idx], q["p0"][idx], lambda j: lam_i / float(j + 1))  # fmt: skip
+        ki, fi = _inversion(u_inv[idx], q["p0"][idx], lambda j: lam_i * (1.0 / (j + 1)))
         k[idx], ok[idx] = ki, fi
     rej = mode == 2
     if bool(rej.any()):
@@ -155,7 +157,7 @@ def _binomial_prepare(params: list[Tensor]) -> dict[str, Tensor]:
         flip=flip,
         mode=mode,
         value=torch.where(flip, n, torch.zeros_like(n)),
-        p0=torch.exp(n * torch.log1p(-p)),
+        p0=fast_exp(n * fast_log1p(-p)),
         b=b,
         a=-0.0873 + 0.0248 * b + 0.01 * p,
         c=n * p + 0.5,
@@ -197,7 +199,7 @@ def _binomial_try(q: dict[str, Tensor], w: SlotWords) -> tuple[Tensor, Tensor]:
     if bool(inv.any()):
         idx = inv.nonzero().squeeze(1)
         n_i, r_i = n[idx], q["r"][idx]
-        ki, fi = _inversion(u_inv[idx], q["p0"][idx], lambda j: (n_i - float(j)) / float(j + 1) * r_i)
+        ki, fi = _inversion(u_inv[idx], q["p0"][idx], lambda j: (n_i - float(j)) * (1.0 / (j + 1)) * r_i)
         k[idx], ok[idx] = ki, fi
     rej = mode == 2
     if bool(rej.any()):

@@ -1,7 +1,7 @@
 """CUDA select kernels (csrc/ops/select/cuda.cu) against the CPU kernels: the same results, bit for bit.
 
 Skipped unless torch sees a CUDA device and rsfast was built with usable CUDA kernels. RSO runs the same
-arithmetic as the CPU in both dtypes (--fmad=false, fast_expf / select_exp, IEEE division).
+arithmetic as the CPU in both dtypes (--fmad=false, fast_expf / fast_exp, IEEE division).
 """
 
 from __future__ import annotations

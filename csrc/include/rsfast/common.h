@@ -29,5 +29,15 @@ RSFAST_HD float bits_float(uint32_t u) {
   memcpy(&x, &u, sizeof x);
   return x;
 }
+RSFAST_HD uint64_t double_bits(double x) {
+  uint64_t u;
+  memcpy(&u, &x, sizeof u);
+  return u;
+}
+RSFAST_HD double bits_double(uint64_t u) {
+  double x;
+  memcpy(&x, &u, sizeof x);
+  return x;
+}
 
 }  // namespace rsfast

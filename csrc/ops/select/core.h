@@ -12,7 +12,7 @@
 // pairs) per block. Candidate c is accepted in round t when it is not yet
 // accepted, the round has not yet reached k, and r == r_max or u < p with
 // p = exp((r - r_max) / beta) computed in the rewards' dtype (fast_expf for
-// float32, select_exp for float64; p is taken as 0 below the smallest uniform).
+// float32, fast_exp for float64; p is taken as 0 below the smallest uniform).
 #pragma once
 #include <cmath>
 
@@ -74,40 +74,10 @@ RSFAST_HD float rso_prob(float r, float rmax, float beta) {
   const float e = fast_expf(bits_float(float_bits(x) & live));
   return bits_float(float_bits(e) & live);
 }
-RSFAST_HD uint64_t double_bits(double x) {
-  uint64_t u;
-  memcpy(&u, &x, sizeof u);
-  return u;
-}
-RSFAST_HD double bits_double(uint64_t u) {
-  double x;
-  memcpy(&x, &u, sizeof x);
-  return x;
-}
-
-// exp(x) for x in [-38, 0] in float64: Cephes reduction by round(x / ln 2)
-// (two-part ln 2) and its (2, 3) rational approximation, about 1 ulp. 2^n
-// comes from the bits of n + 1023 + 2^52 (no float-to-int64 conversion, so
-// the CPU loop vectorises); mirrored op for op by
-// rsfast._reference.select_exp.
-RSFAST_HD double select_exp(double x) {
-  const double t = x * 1.4426950408889634073599;
-  const double n = (double)(int)(t - 0.5);  // truncation toward zero
-  double r = x - n * 6.93145751953125e-1;
-  r = r - n * 1.42860682030941723212e-6;
-  const double z = r * r;
-  const double p = r * ((1.26177193074810590878e-4 * z + 3.02994407707441961300e-2) * z + 9.99999999999999999910e-1);
-  const double q =
-      ((3.00198505138664455042e-6 * z + 2.52448340349684104192e-3) * z + 2.27265548208155028766e-1) * z +
-      2.00000000000000000009e0;
-  const double y = 1.0 + 2.0 * (p / (q - p));
-  return y * bits_double(double_bits(n + 4503599627371519.0) << 52);  // 2^52 + 1023
-}
-
 RSFAST_HD double rso_prob(double r, double rmax, double beta) {
   const double x = (r - rmax) / beta;
   const uint64_t live = 0ull - (uint64_t)(x >= kRsoCutD);
-  const double e = select_exp(bits_double(double_bits(x) & live));
+  const double e = fast_exp(bits_double(double_bits(x) & live));
   return bits_double(double_bits(e) & live);
 }
 

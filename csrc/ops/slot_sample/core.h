@@ -39,7 +39,7 @@
 //
 // ---------------------------------------------------------------------------
 // How to add a law (e.g. Poisson):
-//  1. Write csrc/include/rsfast/laws_<name>.h, torch-free, including this file:
+//  1. Write csrc/ops/slot_sample/laws/<name>.h, torch-free, including this file:
 //       template <typename T> struct PoissonLaw {
 //         static constexpr int kParams = 1;   // number of parameters
 //         static constexpr int kBlocks = 1;   // Philox blocks per try
@@ -85,8 +85,15 @@
 //     the variant of a valid row from its raw parameters, branch-free, for
 //     the vectorised per-element check loop; it may return kVariants
 //     ("undecided"), and the driver then takes variant(prepare(p)).
-//  2. Add its code to `SlotLaw` below and to SLOT_LAW_CODES in
-//     rsfast/_native.py (same number), include the header in
+//     Optional for a law without variants: `template <class P> static bool
+//     try_lane(const P& p, const SlotWords<kBlocks>& w, T& x)` and
+//     `static bool lane_row(const T* p)`. The per-element path then first
+//     runs try_lane in SIMD lanes (for groups where lane_row says some row
+//     can be decided there); a lane that returns true keeps x, which must
+//     be try_once's value for those words, and the others take the scalar
+//     try. The discrete laws use it for their inversion rows.
+//  2. Add its code to RSFAST_SLOT_LAW_CODES in rsfast/registry.h (Python
+//     reads it from rsfast._C.CODES), include the header in
 //     csrc/ops/slot_sample/laws.h and add one `case` to slot_dispatch
 //     there (both drivers use that switch).
 //  3. In Python: register the law in rsfast/ops/slot_sample.py

@@ -54,6 +54,15 @@ struct SlotFreshTry<Law, decltype((void)&Law::try_fresh)> {
   static constexpr bool value = true;
 };
 
+// Whether the law has try_lane<cells>(params, words, x) and lane_row(params):
+// the per-element path's SIMD pass for laws without variants (the discrete
+// laws' inversion rows), which decides a try in the lanes where it can and
+// leaves the rest to the scalar try.
+template <typename Law, typename T, typename = void>
+struct SlotLaneTry {
+  static constexpr bool value = false;
+};
+
 // The Prep of a lane of variant V: Law::prepare_lane<V> where the law has it
 // (a cheaper, branch-free prepare for a known variant), else Law::prepare.
 template <typename Law, int V, typename P, typename = void>
@@ -82,8 +91,38 @@ struct SlotLaneVariant<Law, P, decltype((void)Law::lane_variant(std::declval<con
 template <typename T>
 struct LaneParams {
   const T* base;
-  T operator[](int k) const { return base[k * kW]; }
+  inline __attribute__((always_inline)) T operator[](int k) const { return base[k * kW]; }
 };
+template <typename Law, typename T>
+struct SlotLaneTry<Law, T,
+                   decltype((void)Law::template try_lane<1>(std::declval<const LaneParams<double>&>(),
+                                                            std::declval<const SlotWords<Law::kBlocks>&>(),
+                                                            std::declval<T&>()))> {
+  static constexpr bool value = true;
+};
+
+// The lanes' raw parameters pr[p][l] = raw[p][li[l]] of a [kParams][kW] array
+// (of U: the lane-try pass reads double, so that float32 rows put no float
+// lanes beside the double arithmetic; GCC 12 found no vector type for them).
+template <typename T, typename U, int NP>
+inline __attribute__((always_inline)) void gather_lane_params(const T* const* raw, const uint32_t* li, int lanes, U (&pr)[NP][kW]) {
+  if (lanes == kW && li[kW - 1] - li[0] == (uint32_t)(kW - 1)) {
+    // kW consecutive elements (idx ascends: most groups of the first round):
+    // unit-stride copies instead of per-lane gathers.
+    for (int p = 0; p < NP; ++p) {
+      const T* src = raw[p] + li[0];
+      for (int l = 0; l < kW; ++l) pr[p][l] = (U)src[l];
+    }
+  } else {
+    for (int l = 0; l < kW; ++l)
+      for (int p = 0; p < NP; ++p) pr[p][l] = (U)raw[p][li[l]];
+  }
+#if defined(__GNUC__)
+  // The lanes read pr from memory: without this GCC forwards the values just
+  // stored into a loop-carried PHI (VonMises' k) and gives up the loop.
+  asm volatile("" : : "r"(&pr[0][0]) : "memory");
+#endif
+}
 
 // Parameter p of chunk-local element k: raw[p][k] (raw[p]: the chunk's slice of
 // parameter p, in the caller's array or a local copy).
@@ -98,8 +137,29 @@ template <typename T>
 struct ChunkParams {
   ChunkSlices<T> raw;
   int k;
-  T operator[](int p) const { return raw.r[p][k]; }
+  inline __attribute__((always_inline)) T operator[](int p) const { return raw.r[p][k]; }
 };
+
+// Law::try_lane<kCells> of kW lanes (raw parameters pr as double, words w):
+// done[l] = 1 and val[l] where it decided. A function of its own: inside
+// run_chunk GCC 12 left the float32 Binomial's loop scalar.
+template <typename T, typename Law, int kCells, int NP = Law::kParams, int K = Law::kBlocks>
+__attribute__((noinline)) void lane_tries(const double (&pr)[NP][kW], const uint32_t (&w)[4 * K][kW], int* __restrict done,
+                                          T* __restrict val) {
+  // Lanes l and l + kW/2 in one iteration: two independent chains side by
+  // side (the tries are latency-bound: a log, an exp and divisions in a row).
+  constexpr int H = kW / 2;
+#pragma omp simd
+  for (int l = 0; l < H; ++l) {
+    SlotWords<K> w0, w1;
+    for (int m = 0; m < 4 * K; ++m) {
+      w0.w[m] = w[m][l];
+      w1.w[m] = w[m][l + H];
+    }
+    done[l] = Law::template try_lane<kCells>(LaneParams<double>{&pr[0][l]}, w0, val[l]) ? 1 : 0;
+    done[l + H] = Law::template try_lane<kCells>(LaneParams<double>{&pr[0][l + H]}, w1, val[l + H]) ? 1 : 0;
+  }
+}
 
 // Round-based tries of the `count` chunk-local elements listed in idx, SIMD
 // lanes across elements. kOneRow: every element uses `preps[0]` and local
@@ -109,11 +169,12 @@ struct ChunkParams {
 // kVariant >= 0: every listed element is of that variant (try_variant<kVariant>
 // in the lanes); -1: try_once, in SIMD lanes for one row, else a scalar loop
 // that rebuilds each element's Prep (laws without variants have branchy tries
-// that do not vectorise anyway). idx is overwritten. Returns
-// the number of elements whose tries ran out.
+// that do not vectorise anyway; with lane_pass, try_lane first decides what
+// it can in SIMD lanes). idx is overwritten. Returns the number of elements
+// whose tries ran out.
 template <typename T, typename Law, bool kOneRow, int kVariant>
 int64_t run_chunk(const SlotArgs& a, const typename Law::Prep* preps, const T* const* raw, int64_t s0, int64_t B, int64_t j,
-                  uint32_t* __restrict idx, int count, T* __restrict out) {
+                  uint32_t* __restrict idx, int count, T* __restrict out, bool lane_pass) {
   using Prep = typename Law::Prep;
   constexpr int K = Law::kBlocks;
   const uint32_t k0 = (uint32_t)a.seed, k1 = (uint32_t)(a.seed >> 32);
@@ -162,22 +223,7 @@ int64_t run_chunk(const SlotArgs& a, const typename Law::Prep* preps, const T* c
         // unit-stride loads, not the lanes' indirect, strided or union loads
         // of stored Prep fields.
         alignas(64) T pr[Law::kParams][kW];
-        if (lanes == kW && li[kW - 1] - li[0] == (uint32_t)(kW - 1)) {
-          // kW consecutive elements (idx ascends: most groups of the first
-          // round): unit-stride copies instead of per-lane gathers.
-          for (int p = 0; p < Law::kParams; ++p) {
-            const T* src = raw[p] + li[0];
-            for (int l = 0; l < kW; ++l) pr[p][l] = src[l];
-          }
-        } else {
-          for (int l = 0; l < kW; ++l)
-            for (int p = 0; p < Law::kParams; ++p) pr[p][l] = raw[p][li[l]];
-        }
-#if defined(__GNUC__)
-        // The lanes read pr from memory: without this GCC forwards the values
-        // just stored into a loop-carried PHI (VonMises' k) and gives up the loop.
-        asm volatile("" : : "r"(&pr[0][0]) : "memory");
-#endif
+        gather_lane_params(raw, li, lanes, pr);
 #pragma omp simd
         for (int l = 0; l < kW; ++l) {
           SlotWords<K> ww;
@@ -198,8 +244,34 @@ int64_t run_chunk(const SlotArgs& a, const typename Law::Prep* preps, const T* c
         // Laws without variants (the discrete ones): the Prep is rebuilt from
         // the raw parameters at every try, in registers. Most elements take
         // one try, and a stored Prep array (100+ bytes an element) cost more
-        // to write and read back than prepare itself.
+        // to write and read back than prepare itself. A law's try_lane first
+        // decides what it can in SIMD lanes (the same values): over the first
+        // cells, then over more for a group with a draw past them (the
+        // costly e^-rate or (1 - p)^n is recomputed there, rarely).
+        alignas(64) int done[kW] = {};  // 1: decided in the lanes
+        if constexpr (SlotLaneTry<Law, T>::value) {
+          if (lane_pass && t == 0) {  // inversion never rejects: later rounds hold none of its rows
+            alignas(64) double pr[Law::kParams][kW];
+            gather_lane_params(raw, li, lanes, pr);
+            lane_tries<T, Law, Law::kLaneCellsFirst>(pr, w, done, val);
+            bool more = false;  // a draw past the first cells (x = kLanePast)
+            for (int l = 0; l < lanes; ++l) more |= !done[l] && val[l] == T(Law::kLanePast);
+            if (more) {
+              alignas(64) T v2[kW];
+              alignas(64) int d2[kW];
+              lane_tries<T, Law, Law::kLaneCellsLast>(pr, w, d2, v2);
+              for (int l = 0; l < kW; ++l) {
+                if (!done[l] && d2[l]) {
+                  done[l] = 1;
+                  val[l] = v2[l];
+                }
+              }
+            }
+          }
+        }
         for (int l = 0; l < lanes; ++l) {
+          acc[l] = 1;
+          if (done[l]) continue;
           SlotWords<K> ww;
           for (int m = 0; m < 4 * K; ++m) ww.w[m] = w[m][l];
           T row[kSlotMaxParams] = {};
@@ -239,19 +311,19 @@ constexpr int variants() {
 // run_chunk with the variant v as a compile-time constant (-1: none).
 template <typename T, typename Law, bool kOneRow>
 int64_t run_variant(int v, const SlotArgs& a, const typename Law::Prep* preps, const T* const* raw, int64_t s0, int64_t B, int64_t j,
-                    uint32_t* idx, int count, T* out) {
+                    uint32_t* idx, int count, T* out, bool lane_pass = false) {
   constexpr int NV = variants<Law>();
   if constexpr (NV > 0) {
-    if (v == 0) return run_chunk<T, Law, kOneRow, 0>(a, preps, raw, s0, B, j, idx, count, out);
+    if (v == 0) return run_chunk<T, Law, kOneRow, 0>(a, preps, raw, s0, B, j, idx, count, out, lane_pass);
     if constexpr (NV > 1)
-      if (v == 1) return run_chunk<T, Law, kOneRow, (NV > 1 ? 1 : 0)>(a, preps, raw, s0, B, j, idx, count, out);
+      if (v == 1) return run_chunk<T, Law, kOneRow, (NV > 1 ? 1 : 0)>(a, preps, raw, s0, B, j, idx, count, out, lane_pass);
     if constexpr (NV > 2)
-      if (v == 2) return run_chunk<T, Law, kOneRow, (NV > 2 ? 2 : 0)>(a, preps, raw, s0, B, j, idx, count, out);
+      if (v == 2) return run_chunk<T, Law, kOneRow, (NV > 2 ? 2 : 0)>(a, preps, raw, s0, B, j, idx, count, out, lane_pass);
     if constexpr (NV > 3)
-      if (v == 3) return run_chunk<T, Law, kOneRow, (NV > 3 ? 3 : 0)>(a, preps, raw, s0, B, j, idx, count, out);
+      if (v == 3) return run_chunk<T, Law, kOneRow, (NV > 3 ? 3 : 0)>(a, preps, raw, s0, B, j, idx, count, out, lane_pass);
     return 0;
   } else {
-    return run_chunk<T, Law, kOneRow, -1>(a, preps, raw, s0, B, j, idx, count, out);
+    return run_chunk<T, Law, kOneRow, -1>(a, preps, raw, s0, B, j, idx, count, out, lane_pass);
   }
 }
 
@@ -305,6 +377,7 @@ void run(const SlotArgs& a) {
       const T* raw[kSlotMaxParams] = {};  // raw[p][k]: parameter p of local element k
       uint8_t var[kChunk];
       uint8_t vmin = 255, vmax = 0;  // over var[]: 255 marks an invalid row
+      uint8_t lane_any = 0;          // a valid row that try_lane may decide
       int64_t j = begin % B;  // the row walks with the element index
       if (j + count <= B) {
         // No wrap inside the chunk (always so with one row per element): the caller's arrays.
@@ -316,22 +389,28 @@ void run(const SlotArgs& a) {
         }
         for (int p = 0; p < Law::kParams; ++p) raw[p] = copy + p * kChunk;
       }
-      if constexpr (SlotLanePrepare<Law>::value) {
+      if constexpr (SlotLanePrepare<Law>::value || (NV == 0 && SlotLaneTry<Law, T>::value)) {
         // Checks and variants in SIMD lanes (no stored Preps: the tries rebuild them).
         uint32_t fails[kChunk];
         ChunkSlices<T> slices;
         for (int p = 0; p < kSlotMaxParams; ++p) slices.r[p] = raw[p];
-#pragma omp simd reduction(min : vmin) reduction(max : vmax)
+#pragma omp simd reduction(min : vmin) reduction(max : vmax, lane_any)
         for (int k = 0; k < count; ++k) {
           const ChunkParams<T> row{slices, k};
           const uint32_t fail = Law::invalid(row);
           fails[k] = fail;
-          const uint8_t v = fail ? (uint8_t)255 : (uint8_t)SlotLaneVariant<Law, ChunkParams<T>>::get(row);
+          uint8_t v = 0;  // laws without variants: 0 for every valid row
+          if constexpr (NV > 0) v = (uint8_t)SlotLaneVariant<Law, ChunkParams<T>>::get(row);
+          if constexpr (SlotLaneTry<Law, T>::value) {
+            const uint8_t lr = !fail && Law::lane_row(row) ? 1 : 0;
+            lane_any = lr > lane_any ? lr : lane_any;
+          }
+          v = fail ? (uint8_t)255 : v;
           var[k] = v;
           vmin = v < vmin ? v : vmin;
           vmax = v > vmax ? v : vmax;
         }
-        if (vmax >= (uint8_t)NV) {  // an invalid row (255) or one undecided by lane_variant (NV)
+        if (vmax >= (uint8_t)(NV > 0 ? NV : 255)) {  // an invalid row (255) or one undecided by lane_variant (NV)
           vmin = 255;
           vmax = 0;
           for (int k = 0; k < count; ++k) {
@@ -339,8 +418,8 @@ void run(const SlotArgs& a) {
               flags |= fails[k];
               ++bad;
               out[begin + k] = T(NAN);
-            } else if (var[k] == (uint8_t)NV) {
-              var[k] = (uint8_t)Law::variant(Law::prepare(ChunkParams<T>{slices, k}));
+            } else if constexpr (NV > 0) {
+              if (var[k] == (uint8_t)NV) var[k] = (uint8_t)Law::variant(Law::prepare(ChunkParams<T>{slices, k}));
             }
             vmin = std::min(vmin, var[k]);
             vmax = std::max(vmax, var[k]);
@@ -371,7 +450,7 @@ void run(const SlotArgs& a) {
       if (vmin == vmax) {  // one variant, no invalid row (the common case): no grouping
         uint32_t idx[kChunk];
         for (int k = 0; k < count; ++k) idx[k] = (uint32_t)k;
-        bad += run_variant<T, Law, false>(NV > 0 ? vmin : -1, a, preps, raw, begin, B, 0, idx, count, out);
+        bad += run_variant<T, Law, false>(NV > 0 ? vmin : -1, a, preps, raw, begin, B, 0, idx, count, out, lane_any != 0);
         continue;
       }
       // Group the elements by variant (each group keeps index order): one
@@ -402,7 +481,8 @@ void run(const SlotArgs& a) {
       }
       for (int v = 0; v < G; ++v) {
         const int m = start[v + 1] - start[v];
-        if (m > 0) bad += run_variant<T, Law, false>(NV > 0 ? v : -1, a, preps, raw, begin, B, 0, idx + start[v], m, out);
+        if (m > 0)
+          bad += run_variant<T, Law, false>(NV > 0 ? v : -1, a, preps, raw, begin, B, 0, idx + start[v], m, out, lane_any != 0);
       }
     }
   }

@@ -77,8 +77,10 @@ def _binomial_setup(total_count: int, probs: float) -> Callable[[bool, str], Pre
 #: name -> (class, parameters, baseline method, mean, sd) of the discrete per-element cases.
 PER_ELEMENT_CASES = {
     "poisson_rate3_per_element": ("Poisson", (3.0,), "torch", 3.0, math.sqrt(3.0)),
+    "poisson_rate9_per_element": ("Poisson", (9.0,), "torch", 9.0, 3.0),
     "poisson_rate100_per_element": ("Poisson", (100.0,), "torch", 100.0, 10.0),
     "binomial_n100_p0.3_per_element": ("Binomial", (100.0, 0.3), "torch", 30.0, math.sqrt(21.0)),
+    "binomial_n10_p0.5_per_element": ("Binomial", (10.0, 0.5), "torch", 5.0, math.sqrt(2.5)),
 }
 
 

@@ -31,6 +31,7 @@
 #include <cmath>
 
 #include "rsfast/common.h"
+#include "rsfast/fastmath.h"
 #include "rsfast/philox.h"
 #include "ops/slot_sample/core.h"
 
@@ -47,6 +48,13 @@ constexpr int kInversionMaxCells = 120;
 // decided by a branch-free count over them (a sequential search mispredicts its
 // exit branch once per draw).
 constexpr int kInversionTable = 8;
+// Cells counted in SIMD lanes by the per-element path (try_lane): the first
+// 8 in every lane group, the first 16 again in a group with a draw past 8,
+// then (P(X >= 16) < 5 % for a mean below 10) the scalar search.
+constexpr int kLaneCellsFirst = 8;
+constexpr int kLaneCellsLast = 16;
+// try_lane's x for a draw past the lanes' cells (never a count).
+constexpr double kLanePast = -2.0;
 
 // fc(k) for k = 0..15 (computed to 40 digits); a Stirling series above.
 RSFAST_HD double stirling_correction(double k) {
@@ -73,8 +81,19 @@ RSFAST_HD double poisson_log_pmf(double k, double lam) {
   return t + (k1 - lam) - 0.5 * log(k1) - 0.91893853320467274178 - stirling_correction(k);
 }
 
-// A uniform in (0, 1) from one word, as a double: (w + 1/2) 2^-32.
-RSFAST_HD double u01_u32(uint32_t w) { return ((double)w + 0.5) * 2.3283064365386962890625e-10; }
+// A uniform in (0, 1) from one word, as a double: (w + 1/2) 2^-32. Through a
+// signed conversion (exact: w - 2^31 + 2^31 + 1/2): AVX2 converts int32, not
+// uint32, to double in SIMD lanes.
+RSFAST_HD double u01_u32(uint32_t w) {
+  return ((double)(int32_t)(w ^ 0x80000000u) + 2147483648.5) * 2.3283064365386962890625e-10;
+}
+// u01_f52 (philox.h) with the 52-bit integer moved into a double through the
+// exponent bits (2^52 + k, less 2^52): the same value, in SIMD lanes (AVX2
+// has no int64 -> double conversion).
+RSFAST_HD double u01_f52_lanes(uint32_t hi, uint32_t lo) {
+  const uint64_t k = ((uint64_t)(hi >> 6) << 26) | (uint64_t)(lo >> 6);
+  return (bits_double(0x4330000000000000ull | k) - 4503599627370496.0 + 0.5) * 2.220446049250313080847e-16;
+}
 
 // ---------------------------------------------------------------- inversion
 
@@ -120,12 +139,37 @@ RSFAST_HD bool inversion_search(const InversionTable& t, double u, const Factor&
   return false;
 }
 
+// The first j < kCells with u <= F_j (the cells of inversion_table, built on
+// the fly), or kCells: branch-free, for SIMD lanes.
+template <int kCells, class Factor>
+RSFAST_HD double inversion_count_lanes(double p0, double u, const Factor& factor) {
+  double p = p0, F = p0;
+  double c = u > F ? 1.0 : 0.0;
+  for (int j = 1; j < kCells; ++j) {
+    p = p * factor(j - 1);
+    F = F + p;
+    c += u > F ? 1.0 : 0.0;
+  }
+  return c;
+}
+
+// The uniform of an inversion try: word 0 (float32 samples) or words 0-1.
+template <typename T, int K>
+RSFAST_HD double inversion_uniform_lanes(const SlotWords<K>& w) {
+  if constexpr (sizeof(T) == 4)
+    return u01_u32(w.w[0]);
+  else
+    return u01_f52_lanes(w.w[0], w.w[1]);
+}
+
 // ---------------------------------------------------------------- Poisson
 
-// p_{j+1} / p_j of Poisson(lam).
+// p_{j+1} / p_j of Poisson(lam). A product with the reciprocal (a constant
+// where the cells are unrolled), not a division: SIMD lanes build 16 cells a
+// row (try_lane).
 struct PoissonFactor {
   double lam;
-  RSFAST_HD double operator()(int j) const { return lam / (double)(j + 1); }
+  RSFAST_HD double operator()(int j) const { return lam * (1.0 / (double)(j + 1)); }
 };
 
 struct PoissonPrep {
@@ -141,7 +185,7 @@ RSFAST_HD PoissonPrep poisson_prepare(double lam) {
   PoissonPrep q{};
   q.lam = lam;
   q.mode = lam > 0.0 ? (lam < kPoissonInversionMax ? 1 : 2) : 0;
-  if (q.mode == 1) q.inv = inversion_table(exp(-lam), PoissonFactor{lam});
+  if (q.mode == 1) q.inv = inversion_table(fast_exp(-lam), PoissonFactor{lam});
   if (q.mode == 2) {
     // Hörmann (1993), PTRS step 0.
     q.b = 0.931 + 2.53 * sqrt(lam);
@@ -175,7 +219,8 @@ struct PoissonLaw {
 
   RSFAST_HD static Prep prepare(const T* p) { return poisson_prepare((double)p[0]); }
   // Bits 0-2: rate NaN / inf / < 0.
-  RSFAST_HD static uint32_t invalid(const T* p) {
+  template <class P>
+  RSFAST_HD static uint32_t invalid(const P& p) {
     return slot_check_finite(p[0], 1) | slot_bit<T>(p[0] != p[0], 0) | slot_bit<T>(!(p[0] >= T(0)), 2);
   }
 
@@ -198,6 +243,32 @@ struct PoissonLaw {
     x = (T)k;
     return ok;
   }
+
+  // The per-element path's SIMD pass (slot_sample/cpu.cpp) over the first
+  // kCells inversion cells: true, with x, where the row is an inversion row
+  // (rate < 10, or 0) whose draw is among them (try_once's value, without a
+  // stored table); else false (left to try_once), with x = kLanePast for an
+  // inversion row whose draw lies past them (more cells may decide it).
+  // (A bool and a sentinel, not a three-valued int: GCC 12 did not
+  // vectorise the float32 Binomial with the int.)
+  static constexpr int kLaneCellsFirst = rsfast::kLaneCellsFirst, kLaneCellsLast = rsfast::kLaneCellsLast;
+  static constexpr double kLanePast = rsfast::kLanePast;
+  template <int kCells, class P>
+  RSFAST_HD static bool try_lane(const P p, const SlotWords<kBlocks>& w, T& x) {
+    const double lam = (double)p[0];
+    const bool inv = lam < kPoissonInversionMax;
+    const double l = inv ? lam : 0.0;  // keeps other rows' arithmetic finite
+    const double c = inversion_count_lanes<kCells>(fast_exp(-l), inversion_uniform_lanes<T>(w), PoissonFactor{l});
+    const bool in = c < (double)kCells;
+    x = (T)(in ? c : kLanePast);
+    return inv && in;
+  }
+  // Whether try_lane may decide a try of this valid row (the per-element
+  // check loop skips the lane pass for chunks without one).
+  template <class P>
+  RSFAST_HD static bool lane_row(const P& p) {
+    return (double)p[0] < kPoissonInversionMax;
+  }
 };
 
 // ---------------------------------------------------------------- Binomial
@@ -206,7 +277,7 @@ struct PoissonLaw {
 // past n add nothing.
 struct BinomialFactor {
   double n, r;
-  RSFAST_HD double operator()(int j) const { return (n - (double)j) / (double)(j + 1) * r; }
+  RSFAST_HD double operator()(int j) const { return (n - (double)j) * (1.0 / (double)(j + 1)) * r; }
 };
 
 struct BinomialPrep {
@@ -248,7 +319,7 @@ RSFAST_HD BinomialPrep binomial_prepare(double n, double prob, bool light = fals
   if (n * p < kBinomialInversionMax) {
     q.mode = 1;
     // (1 - p)^n without the rounding of 1 - p
-    q.inv = inversion_table(exp(n * log1p(-p)), BinomialFactor{n, q.r});
+    q.inv = inversion_table(fast_exp(n * fast_log1p(-p)), BinomialFactor{n, q.r});
     return q;
   }
   // Hörmann (1993), BTRS step 0.
@@ -302,7 +373,8 @@ struct BinomialLaw {
 
   RSFAST_HD static Prep prepare(const T* p) { return binomial_prepare((double)p[0], (double)p[1]); }
   // Bits 0-3: total_count NaN / inf / < 0 / not an integer; 4: probs NaN; 5: probs outside [0, 1].
-  RSFAST_HD static uint32_t invalid(const T* p) {
+  template <class P>
+  RSFAST_HD static uint32_t invalid(const P& p) {
     const T n = p[0], pr = p[1];
     return slot_bit<T>(n != n, 0) | slot_check_finite(n, 1) | slot_bit<T>(!(n >= T(0)), 2) |
            slot_bit<T>(!(n == std::floor(n)), 3) | slot_bit<T>(pr != pr, 4) | slot_bit<T>(!(pr >= T(0) && pr <= T(1)), 5);
@@ -337,6 +409,36 @@ struct BinomialLaw {
     if (q.mode != 0 && q.flip) k = q.n - k;
     x = (T)k;
     return ok;
+  }
+
+  // The per-element path's SIMD pass, as PoissonLaw::try_lane: true, with x,
+  // for a constant row or an inversion row whose draw is among the first
+  // kCells cells (the arithmetic of binomial_prepare and try_once); x =
+  // kLanePast for an inversion row whose draw lies past them.
+  static constexpr int kLaneCellsFirst = rsfast::kLaneCellsFirst, kLaneCellsLast = rsfast::kLaneCellsLast;
+  static constexpr double kLanePast = rsfast::kLanePast;
+  template <int kCells, class P>
+  RSFAST_HD static bool try_lane(const P p, const SlotWords<kBlocks>& w, T& x) {
+    const double n = (double)p[0], prob = (double)p[1];
+    const bool flip = prob > 0.5;
+    const double pr = flip ? 1.0 - prob : prob;
+    const bool constant = n <= 0.0 || pr <= 0.0;
+    const bool inv = !constant && n * pr < kBinomialInversionMax;
+    const double nn = inv ? n : 1.0, pp = inv ? pr : 0.25;  // keeps other rows' arithmetic finite
+    const double r = pp / (1.0 - pp);
+    const double c = inversion_count_lanes<kCells>(fast_exp(nn * fast_log1p(-pp)), inversion_uniform_lanes<T>(w),
+                                                   BinomialFactor{nn, r});
+    const double k = constant ? 0.0 : c;
+    const bool in = c < (double)kCells;
+    x = (T)(in ? (flip ? n - k : k) : kLanePast);
+    return constant || (inv && in);
+  }
+  // Whether try_lane may decide a try of this valid row.
+  template <class P>
+  RSFAST_HD static bool lane_row(const P& p) {
+    const double n = (double)p[0], prob = (double)p[1];
+    const double pr = prob > 0.5 ? 1.0 - prob : prob;
+    return (n <= 0.0) | (pr <= 0.0) | (n * pr < kBinomialInversionMax);
   }
 };
 
