@@ -49,9 +49,10 @@ constexpr int kInversionMaxCells = 120;
 // exit branch once per draw).
 constexpr int kInversionTable = 8;
 // Cells counted in SIMD lanes by the per-element path (try_lane): the first
-// 8 in every lane group, the first 16 again in a group with a draw past 8,
-// then (P(X >= 16) < 5 % for a mean below 10) the scalar search.
-constexpr int kLaneCellsFirst = 8;
+// 12 in every lane group (P(X >= 12) < 1 % for a mean up to 5), the first 16
+// again in a group with a draw past 12, then (P(X >= 16) < 5 % for a mean
+// below 10) the scalar search.
+constexpr int kLaneCellsFirst = 12;
 constexpr int kLaneCellsLast = 16;
 // try_lane's x for a draw past the lanes' cells (never a count).
 constexpr double kLanePast = -2.0;
