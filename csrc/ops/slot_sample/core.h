@@ -85,13 +85,16 @@
 //     the variant of a valid row from its raw parameters, branch-free, for
 //     the vectorised per-element check loop; it may return kVariants
 //     ("undecided"), and the driver then takes variant(prepare(p)).
-//     Optional for a law without variants: `template <class P> static bool
-//     try_lane(const P& p, const SlotWords<kBlocks>& w, T& x)` and
-//     `static bool lane_row(const T* p)`. The per-element path then first
-//     runs try_lane in SIMD lanes (for groups where lane_row says some row
-//     can be decided there); a lane that returns true keeps x, which must
-//     be try_once's value for those words, and the others take the scalar
-//     try. The discrete laws use it for their inversion rows.
+//     Optional for a law without variants: `template <int kCells, class P>
+//     static bool try_lane(const P p, const SlotWords<kBlocks>& w, T& x)`,
+//     `template <class P> static bool lane_row(const P& p)` and the cell
+//     counts kLaneCellsFirst / kLaneCellsLast and sentinel kLanePast. The
+//     per-element path then first runs try_lane<kLaneCellsFirst> in SIMD
+//     lanes (in chunks where lane_row says some row can be decided there),
+//     then try_lane<kLaneCellsLast> for a lane group where some x came back
+//     as kLanePast; a lane that returns true keeps x, which must be
+//     try_once's value for those words, and the others take the scalar try.
+//     The discrete laws use it for their inversion rows.
 //  2. Add its code to RSFAST_SLOT_LAW_CODES in rsfast/registry.h (Python
 //     reads it from rsfast._C.CODES), include the header in
 //     csrc/ops/slot_sample/laws.h and add one `case` to slot_dispatch
