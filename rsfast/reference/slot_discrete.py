@@ -13,7 +13,7 @@ from .philox import (
 )
 from .slot_sample import SLOT_TWINS, SlotWords
 
-__all__ = ["stirling_correction", "poisson_log_pmf", "u01_u32"]
+__all__ = ["stirling_correction", "poisson_log_pmf", "u01_u32", "pow_small", "binomial_p0"]
 
 # ---------------------------------------------------------------- slot mode: Poisson, Binomial
 #
@@ -23,6 +23,7 @@ __all__ = ["stirling_correction", "poisson_log_pmf", "u01_u32"]
 # so a rejection decision can differ only where a comparison is within an ulp.
 
 _DISCRETE_INVERSION_MAX = 10.0  # kPoissonInversionMax, kBinomialInversionMax
+_BINOMIAL_POW_MAX = 128.0  # kBinomialPowMax
 _INVERSION_MAX_CELLS = 120  # kInversionMaxCells
 _HALF_LOG_2PI = 0.91893853320467274178
 _FC_TABLE = (
@@ -133,6 +134,25 @@ def _poisson_try(q: dict[str, Tensor], w: SlotWords) -> tuple[Tensor, Tensor]:
     return k.to(w.dtype), ok
 
 
+def pow_small(q: Tensor, n: Tensor) -> Tensor:
+    """Twin of pow_small: q^n for integer-valued float64 n in [0, 128), the product of q^(2^b)
+    over the bits of n, in the kernel's order."""
+    bits = n.to(torch.int64)
+    acc = torch.ones_like(q)
+    s = q
+    for b in range(7):
+        acc = acc * torch.where((bits >> b) & 1 == 1, s, torch.ones_like(s))
+        s = s * s
+    return acc
+
+
+def binomial_p0(n: Tensor, p: Tensor) -> Tensor:
+    """Twin of binomial_p0: (1 - p)^n for p <= 1/2, n p < 10 (float64); by squaring below n = 128,
+    else exp(n log1p(-p))."""
+    by_squares = pow_small(1.0 - p, torch.where(n < _BINOMIAL_POW_MAX, n, torch.zeros_like(n)))
+    return torch.where(n < _BINOMIAL_POW_MAX, by_squares, fast_exp(n * fast_log1p(-p)))
+
+
 def _binomial_prepare(params: list[Tensor]) -> dict[str, Tensor]:
     """Twin of binomial_prepare, elementwise over [m] (total_count, probs) rows."""
     n, prob = (p.to(torch.float64) for p in params)
@@ -157,7 +177,7 @@ def _binomial_prepare(params: list[Tensor]) -> dict[str, Tensor]:
         flip=flip,
         mode=mode,
         value=torch.where(flip, n, torch.zeros_like(n)),
-        p0=fast_exp(n * fast_log1p(-p)),
+        p0=binomial_p0(n, p),
         b=b,
         a=-0.0873 + 0.0248 * b + 0.01 * p,
         c=n * p + 0.5,

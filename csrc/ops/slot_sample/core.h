@@ -85,16 +85,20 @@
 //     the variant of a valid row from its raw parameters, branch-free, for
 //     the vectorised per-element check loop; it may return kVariants
 //     ("undecided"), and the driver then takes variant(prepare(p)).
-//     Optional for a law without variants: `template <int kCells, class P>
-//     static bool try_lane(const P p, const SlotWords<kBlocks>& w, T& x)`,
-//     `template <class P> static bool lane_row(const P& p)` and the cell
-//     counts kLaneCellsFirst / kLaneCellsLast and sentinel kLanePast. The
-//     per-element path then first runs try_lane<kLaneCellsFirst> in SIMD
-//     lanes (in chunks where lane_row says some row can be decided there),
-//     then try_lane<kLaneCellsLast> for a lane group where some x came back
-//     as kLanePast; a lane that returns true keeps x, which must be
-//     try_once's value for those words, and the others take the scalar try.
-//     The discrete laws use it for their inversion rows.
+//     Optional for a law without variants: `template <int kFrom, int kTo,
+//     int kKind, class P> static bool try_lane(const P p, const
+//     SlotWords<kBlocks>& w, LaneCells& s, T& x)` (inversion cells kFrom ..
+//     kTo - 1, resumed from s, which it updates), `template <int kKind,
+//     class P> static bool lane_row(const P& p)` (a hint: whether the pass
+//     of that kind may decide the row), kLaneKinds (1 or 2), the cell counts
+//     kLaneCellsFirst / kLaneCellsStep / kLaneCellsLast and sentinel
+//     kLanePast. The per-element path then runs, for each kind some row of
+//     the chunk needs, try_lane<0, kLaneCellsFirst, kind> in SIMD lanes, and
+//     kLaneCellsStep cells more at a time while some lane's x came back as
+//     kLanePast, up to kLaneCellsLast; a lane that returns true keeps x,
+//     which must be try_once's value for those words, and the others take
+//     the scalar try. A pass leaves rows of other kinds undecided (never
+//     kLanePast). The discrete laws use it for their inversion rows.
 //  2. Add its code to RSFAST_SLOT_LAW_CODES in rsfast/registry.h (Python
 //     reads it from rsfast._C.CODES), include the header in
 //     csrc/ops/slot_sample/laws.h and add one `case` to slot_dispatch
@@ -121,6 +125,13 @@ namespace rsfast {
 
 constexpr int kSlotMaxParams = 4;
 constexpr int kSlotMaxTries = 10000;
+
+// A lane's inversion cells so far (try_lane, kept by the CPU driver between
+// a law's lane passes): the last cell p_j, its cumulative sum F_j and the
+// count of F_0 .. F_j below the try's uniform.
+struct LaneCells {
+  double p, F, c;
+};
 
 // The words of one try: K Philox blocks of the element's stream.
 template <int K>

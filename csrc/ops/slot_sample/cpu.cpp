@@ -54,7 +54,7 @@ struct SlotFreshTry<Law, decltype((void)&Law::try_fresh)> {
   static constexpr bool value = true;
 };
 
-// Whether the law has try_lane<cells>(params, words, x) and lane_row(params):
+// Whether the law has try_lane<cells, kind>(params, words, x) and lane_row<kind>(params):
 // the per-element path's SIMD pass for laws without variants (the discrete
 // laws' inversion rows), which decides a try in the lanes where it can and
 // leaves the rest to the scalar try.
@@ -95,9 +95,9 @@ struct LaneParams {
 };
 template <typename Law, typename T>
 struct SlotLaneTry<Law, T,
-                   decltype((void)Law::template try_lane<1>(std::declval<const LaneParams<double>&>(),
-                                                            std::declval<const SlotWords<Law::kBlocks>&>(),
-                                                            std::declval<T&>()))> {
+                   decltype((void)Law::template try_lane<0, 1, 1>(std::declval<const LaneParams<double>&>(),
+                                                                std::declval<const SlotWords<Law::kBlocks>&>(),
+                                                                std::declval<LaneCells&>(), std::declval<T&>()))> {
   static constexpr bool value = true;
 };
 
@@ -140,14 +140,23 @@ struct ChunkParams {
   inline __attribute__((always_inline)) T operator[](int p) const { return raw.r[p][k]; }
 };
 
-// Law::try_lane<kCells> of kW lanes (raw parameters pr as double, words w):
-// done[l] = 1 and val[l] where it decided. A function of its own: inside
-// run_chunk GCC 12 left the float32 Binomial's loop scalar.
-template <typename T, typename Law, int kCells, int NP = Law::kParams, int K = Law::kBlocks>
-__attribute__((noinline)) void lane_tries(const double (&pr)[NP][kW], const uint32_t (&w)[4 * K][kW], int* __restrict done,
-                                          T* __restrict val) {
+// The lanes' inversion cells so far (LaneCells of each lane), kept between
+// the passes of one kind.
+struct LaneState {
+  alignas(64) double p[kW];
+  alignas(64) double F[kW];
+  alignas(64) double c[kW];
+};
+
+// Law::try_lane<kFrom, kTo, kKind> of kW lanes (raw parameters pr as double,
+// words w, cells so far st): done[l] = 1 and val[l] where it decided. A
+// function of its own: inside run_chunk GCC 12 left the float32 Binomial's
+// loop scalar.
+template <typename T, typename Law, int kFrom, int kTo, int kKind, int NP = Law::kParams, int K = Law::kBlocks>
+__attribute__((noinline)) void lane_tries(const double (&pr)[NP][kW], const uint32_t (&w)[4 * K][kW], LaneState& st,
+                                          int* __restrict done, T* __restrict val) {
   // Lanes l and l + kW/2 in one iteration: two independent chains side by
-  // side (the tries are latency-bound: a log, an exp and divisions in a row).
+  // side (a try is a chain of dependent operations).
   constexpr int H = kW / 2;
 #pragma omp simd
   for (int l = 0; l < H; ++l) {
@@ -156,8 +165,66 @@ __attribute__((noinline)) void lane_tries(const double (&pr)[NP][kW], const uint
       w0.w[m] = w[m][l];
       w1.w[m] = w[m][l + H];
     }
-    done[l] = Law::template try_lane<kCells>(LaneParams<double>{&pr[0][l]}, w0, val[l]) ? 1 : 0;
-    done[l + H] = Law::template try_lane<kCells>(LaneParams<double>{&pr[0][l + H]}, w1, val[l + H]) ? 1 : 0;
+    LaneCells s0{st.p[l], st.F[l], st.c[l]}, s1{st.p[l + H], st.F[l + H], st.c[l + H]};
+    done[l] = Law::template try_lane<kFrom, kTo, kKind>(LaneParams<double>{&pr[0][l]}, w0, s0, val[l]) ? 1 : 0;
+    done[l + H] = Law::template try_lane<kFrom, kTo, kKind>(LaneParams<double>{&pr[0][l + H]}, w1, s1, val[l + H]) ? 1 : 0;
+    st.p[l] = s0.p, st.F[l] = s0.F, st.c[l] = s0.c;
+    st.p[l + H] = s1.p, st.F[l + H] = s1.F, st.c[l + H] = s1.c;
+  }
+}
+
+// The lane passes over cells kFrom .. kTo - 1 of the kinds in `kinds` (bit
+// k - 1: kind k, some valid row of the chunk has Law::lane_row<k>),
+// st[k - 1] holding kind k's cells: a lane a pass decides takes done = 1 and
+// its value; a lane it leaves past its cells takes x = kLanePast (a pass
+// leaves rows of other kinds undecided, never past). A resumed pass gives a
+// lane its own pass decided before the same value again (its count no
+// longer moves).
+template <typename T, typename Law, int kFrom, int kTo, int NP = Law::kParams, int K = Law::kBlocks>
+inline void lane_passes(uint8_t kinds, const double (&pr)[NP][kW], const uint32_t (&w)[4 * K][kW],
+                        LaneState (&st)[Law::kLaneKinds], int* done, T* val) {
+  static_assert(Law::kLaneKinds <= 2, "lane_passes runs kinds 1 and 2");
+  if (kinds != 3) {  // one kind: straight into done and val
+    if (kinds == 1)
+      lane_tries<T, Law, kFrom, kTo, 1>(pr, w, st[0], done, val);
+    else if constexpr (Law::kLaneKinds > 1)
+      lane_tries<T, Law, kFrom, kTo, 2>(pr, w, st[1], done, val);
+    return;
+  }
+  alignas(64) int d[kW];
+  alignas(64) T v[kW];
+  auto merge = [&] {
+    for (int l = 0; l < kW; ++l) {
+      const bool take = !done[l] && (d[l] || v[l] == T(Law::kLanePast));
+      done[l] = take ? d[l] : done[l];
+      val[l] = take ? v[l] : val[l];
+    }
+  };
+  if (kinds & 1) {
+    lane_tries<T, Law, kFrom, kTo, 1>(pr, w, st[0], d, v);
+    merge();
+  }
+  if constexpr (Law::kLaneKinds > 1) {
+    if (kinds & 2) {
+      lane_tries<T, Law, kFrom, kTo, 2>(pr, w, st[1], d, v);
+      merge();
+    }
+  }
+}
+
+// The lane passes from cell kFrom on, kLaneCellsStep cells at a time while
+// some lane's draw lies past the cells so far (x = kLanePast), up to
+// kLaneCellsLast.
+template <typename T, typename Law, int kFrom, int NP = Law::kParams, int K = Law::kBlocks>
+inline void lane_passes_from(uint8_t kinds, int lanes, const double (&pr)[NP][kW], const uint32_t (&w)[4 * K][kW],
+                             LaneState (&st)[Law::kLaneKinds], int* done, T* val) {
+  if constexpr (kFrom < Law::kLaneCellsLast) {
+    bool more = false;
+    for (int l = 0; l < lanes; ++l) more |= !done[l] && val[l] == T(Law::kLanePast);
+    if (!more) return;
+    constexpr int kTo = kFrom + Law::kLaneCellsStep < Law::kLaneCellsLast ? kFrom + Law::kLaneCellsStep : Law::kLaneCellsLast;
+    lane_passes<T, Law, kFrom, kTo>(kinds, pr, w, st, done, val);
+    lane_passes_from<T, Law, kTo>(kinds, lanes, pr, w, st, done, val);
   }
 }
 
@@ -169,12 +236,12 @@ __attribute__((noinline)) void lane_tries(const double (&pr)[NP][kW], const uint
 // kVariant >= 0: every listed element is of that variant (try_variant<kVariant>
 // in the lanes); -1: try_once, in SIMD lanes for one row, else a scalar loop
 // that rebuilds each element's Prep (laws without variants have branchy tries
-// that do not vectorise anyway; with lane_pass, try_lane first decides what
+// that do not vectorise anyway; with lane_kinds, try_lane first decides what
 // it can in SIMD lanes). idx is overwritten. Returns the number of elements
 // whose tries ran out.
 template <typename T, typename Law, bool kOneRow, int kVariant>
 int64_t run_chunk(const SlotArgs& a, const typename Law::Prep* preps, const T* const* raw, int64_t s0, int64_t B, int64_t j,
-                  uint32_t* __restrict idx, int count, T* __restrict out, bool lane_pass) {
+                  uint32_t* __restrict idx, int count, T* __restrict out, uint8_t lane_kinds) {
   using Prep = typename Law::Prep;
   constexpr int K = Law::kBlocks;
   const uint32_t k0 = (uint32_t)a.seed, k1 = (uint32_t)(a.seed >> 32);
@@ -250,23 +317,12 @@ int64_t run_chunk(const SlotArgs& a, const typename Law::Prep* preps, const T* c
         // costly e^-rate or (1 - p)^n is recomputed there, rarely).
         alignas(64) int done[kW] = {};  // 1: decided in the lanes
         if constexpr (SlotLaneTry<Law, T>::value) {
-          if (lane_pass && t == 0) {  // inversion never rejects: later rounds hold none of its rows
+          if (lane_kinds != 0 && t == 0) {  // inversion never rejects: later rounds hold none of its rows
             alignas(64) double pr[Law::kParams][kW];
             gather_lane_params(raw, li, lanes, pr);
-            lane_tries<T, Law, Law::kLaneCellsFirst>(pr, w, done, val);
-            bool more = false;  // a draw past the first cells (x = kLanePast)
-            for (int l = 0; l < lanes; ++l) more |= !done[l] && val[l] == T(Law::kLanePast);
-            if (more) {
-              alignas(64) T v2[kW];
-              alignas(64) int d2[kW];
-              lane_tries<T, Law, Law::kLaneCellsLast>(pr, w, d2, v2);
-              for (int l = 0; l < kW; ++l) {
-                if (!done[l] && d2[l]) {
-                  done[l] = 1;
-                  val[l] = v2[l];
-                }
-              }
-            }
+            LaneState st[Law::kLaneKinds];
+            lane_passes<T, Law, 0, Law::kLaneCellsFirst>(lane_kinds, pr, w, st, done, val);
+            lane_passes_from<T, Law, Law::kLaneCellsFirst>(lane_kinds, lanes, pr, w, st, done, val);
           }
         }
         for (int l = 0; l < lanes; ++l) {
@@ -311,19 +367,19 @@ constexpr int variants() {
 // run_chunk with the variant v as a compile-time constant (-1: none).
 template <typename T, typename Law, bool kOneRow>
 int64_t run_variant(int v, const SlotArgs& a, const typename Law::Prep* preps, const T* const* raw, int64_t s0, int64_t B, int64_t j,
-                    uint32_t* idx, int count, T* out, bool lane_pass = false) {
+                    uint32_t* idx, int count, T* out, uint8_t lane_kinds = 0) {
   constexpr int NV = variants<Law>();
   if constexpr (NV > 0) {
-    if (v == 0) return run_chunk<T, Law, kOneRow, 0>(a, preps, raw, s0, B, j, idx, count, out, lane_pass);
+    if (v == 0) return run_chunk<T, Law, kOneRow, 0>(a, preps, raw, s0, B, j, idx, count, out, lane_kinds);
     if constexpr (NV > 1)
-      if (v == 1) return run_chunk<T, Law, kOneRow, (NV > 1 ? 1 : 0)>(a, preps, raw, s0, B, j, idx, count, out, lane_pass);
+      if (v == 1) return run_chunk<T, Law, kOneRow, (NV > 1 ? 1 : 0)>(a, preps, raw, s0, B, j, idx, count, out, lane_kinds);
     if constexpr (NV > 2)
-      if (v == 2) return run_chunk<T, Law, kOneRow, (NV > 2 ? 2 : 0)>(a, preps, raw, s0, B, j, idx, count, out, lane_pass);
+      if (v == 2) return run_chunk<T, Law, kOneRow, (NV > 2 ? 2 : 0)>(a, preps, raw, s0, B, j, idx, count, out, lane_kinds);
     if constexpr (NV > 3)
-      if (v == 3) return run_chunk<T, Law, kOneRow, (NV > 3 ? 3 : 0)>(a, preps, raw, s0, B, j, idx, count, out, lane_pass);
+      if (v == 3) return run_chunk<T, Law, kOneRow, (NV > 3 ? 3 : 0)>(a, preps, raw, s0, B, j, idx, count, out, lane_kinds);
     return 0;
   } else {
-    return run_chunk<T, Law, kOneRow, -1>(a, preps, raw, s0, B, j, idx, count, out, lane_pass);
+    return run_chunk<T, Law, kOneRow, -1>(a, preps, raw, s0, B, j, idx, count, out, lane_kinds);
   }
 }
 
@@ -377,7 +433,7 @@ void run(const SlotArgs& a) {
       const T* raw[kSlotMaxParams] = {};  // raw[p][k]: parameter p of local element k
       uint8_t var[kChunk];
       uint8_t vmin = 255, vmax = 0;  // over var[]: 255 marks an invalid row
-      uint8_t lane_any = 0;          // a valid row that try_lane may decide
+      uint8_t lane1 = 0, lane2 = 0;  // a valid row the lane pass of kind 1 (2) may decide
       int64_t j = begin % B;  // the row walks with the element index
       if (j + count <= B) {
         // No wrap inside the chunk (always so with one row per element): the caller's arrays.
@@ -394,7 +450,7 @@ void run(const SlotArgs& a) {
         uint32_t fails[kChunk];
         ChunkSlices<T> slices;
         for (int p = 0; p < kSlotMaxParams; ++p) slices.r[p] = raw[p];
-#pragma omp simd reduction(min : vmin) reduction(max : vmax, lane_any)
+#pragma omp simd reduction(min : vmin) reduction(max : vmax, lane1, lane2)
         for (int k = 0; k < count; ++k) {
           const ChunkParams<T> row{slices, k};
           const uint32_t fail = Law::invalid(row);
@@ -402,8 +458,12 @@ void run(const SlotArgs& a) {
           uint8_t v = 0;  // laws without variants: 0 for every valid row
           if constexpr (NV > 0) v = (uint8_t)SlotLaneVariant<Law, ChunkParams<T>>::get(row);
           if constexpr (SlotLaneTry<Law, T>::value) {
-            const uint8_t lr = !fail && Law::lane_row(row) ? 1 : 0;
-            lane_any = lr > lane_any ? lr : lane_any;
+            const uint8_t k1 = !fail && Law::template lane_row<1>(row) ? 1 : 0;
+            lane1 = k1 > lane1 ? k1 : lane1;
+            if constexpr (Law::kLaneKinds > 1) {
+              const uint8_t k2 = !fail && Law::template lane_row<2>(row) ? 1 : 0;
+              lane2 = k2 > lane2 ? k2 : lane2;
+            }
           }
           v = fail ? (uint8_t)255 : v;
           var[k] = v;
@@ -450,7 +510,7 @@ void run(const SlotArgs& a) {
       if (vmin == vmax) {  // one variant, no invalid row (the common case): no grouping
         uint32_t idx[kChunk];
         for (int k = 0; k < count; ++k) idx[k] = (uint32_t)k;
-        bad += run_variant<T, Law, false>(NV > 0 ? vmin : -1, a, preps, raw, begin, B, 0, idx, count, out, lane_any != 0);
+        bad += run_variant<T, Law, false>(NV > 0 ? vmin : -1, a, preps, raw, begin, B, 0, idx, count, out, (uint8_t)(lane1 | lane2 << 1));
         continue;
       }
       // Group the elements by variant (each group keeps index order): one
@@ -482,7 +542,7 @@ void run(const SlotArgs& a) {
       for (int v = 0; v < G; ++v) {
         const int m = start[v + 1] - start[v];
         if (m > 0)
-          bad += run_variant<T, Law, false>(NV > 0 ? v : -1, a, preps, raw, begin, B, 0, idx + start[v], m, out, lane_any != 0);
+          bad += run_variant<T, Law, false>(NV > 0 ? v : -1, a, preps, raw, begin, B, 0, idx + start[v], m, out, (uint8_t)(lane1 | lane2 << 1));
       }
     }
   }

@@ -40,6 +40,9 @@ namespace rsfast {
 // Inversion is used below these means (rate, or n min(p, q)).
 constexpr double kPoissonInversionMax = 10.0;
 constexpr double kBinomialInversionMax = 10.0;
+// Below this n, Binomial's first cell (1 - p)^n is a product of squares
+// (binomial_p0): in SIMD lanes a third the cost of a log and an exp.
+constexpr double kBinomialPowMax = 128.0;
 // Sequential search gives up after this many cells (the mean is < 10: the mass
 // beyond is < 1e-60) and the try fails: only a uniform within rounding of 1 of
 // the last cumulative sum gets there.
@@ -49,10 +52,11 @@ constexpr int kInversionMaxCells = 120;
 // exit branch once per draw).
 constexpr int kInversionTable = 8;
 // Cells counted in SIMD lanes by the per-element path (try_lane): the first
-// 12 in every lane group (P(X >= 12) < 1 % for a mean up to 5), the first 16
-// again in a group with a draw past 12, then (P(X >= 16) < 5 % for a mean
-// below 10) the scalar search.
-constexpr int kLaneCellsFirst = 12;
+// 8 in every lane group (P(X >= 8) < 2 % for a mean up to 3), 4 more at a
+// time for a group with a draw past them (resumed, not rebuilt), up to 16
+// (P(X >= 16) < 5 % for a mean below 10); then the scalar search.
+constexpr int kLaneCellsFirst = 10;
+constexpr int kLaneCellsStep = 3;
 constexpr int kLaneCellsLast = 16;
 // try_lane's x for a draw past the lanes' cells (never a count).
 constexpr double kLanePast = -2.0;
@@ -140,18 +144,23 @@ RSFAST_HD bool inversion_search(const InversionTable& t, double u, const Factor&
   return false;
 }
 
-// The first j < kCells with u <= F_j (the cells of inversion_table, built on
-// the fly), or kCells: branch-free, for SIMD lanes.
-template <int kCells, class Factor>
-RSFAST_HD double inversion_count_lanes(double p0, double u, const Factor& factor) {
-  double p = p0, F = p0;
-  double c = u > F ? 1.0 : 0.0;
-  for (int j = 1; j < kCells; ++j) {
+// Cells kFrom .. kTo - 1 of inversion_table, built on the fly from s (cell
+// p0 first when kFrom is 0), counted into s.c: branch-free, for SIMD lanes.
+// s.c < kTo: the draw is s.c (the first j with u <= F_j).
+template <int kFrom, int kTo, class Factor>
+RSFAST_HD void inversion_count_lanes(LaneCells& s, double p0, double u, const Factor& factor) {
+  double p = s.p, F = s.F, c = s.c;
+  if constexpr (kFrom == 0) {
+    p = p0;
+    F = p0;
+    c = u > F ? 1.0 : 0.0;
+  }
+  for (int j = kFrom == 0 ? 1 : kFrom; j < kTo; ++j) {
     p = p * factor(j - 1);
     F = F + p;
     c += u > F ? 1.0 : 0.0;
   }
-  return c;
+  s = LaneCells{p, F, c};
 }
 
 // The uniform of an inversion try: word 0 (float32 samples) or words 0-1.
@@ -245,34 +254,62 @@ struct PoissonLaw {
     return ok;
   }
 
-  // The per-element path's SIMD pass (slot_sample/cpu.cpp) over the first
-  // kCells inversion cells: true, with x, where the row is an inversion row
-  // (rate < 10, or 0) whose draw is among them (try_once's value, without a
+  // The per-element path's SIMD pass (slot_sample/cpu.cpp) over inversion
+  // cells kFrom .. kTo - 1, resumed from s (built from e^-rate when kFrom is
+  // 0): true, with x, where the row is an inversion row (rate < 10, or 0)
+  // whose draw is among cells 0 .. kTo - 1 (try_once's value, without a
   // stored table); else false (left to try_once), with x = kLanePast for an
   // inversion row whose draw lies past them (more cells may decide it).
+  // One kind of pass (kKind 1).
   // (A bool and a sentinel, not a three-valued int: GCC 12 did not
   // vectorise the float32 Binomial with the int.)
-  static constexpr int kLaneCellsFirst = rsfast::kLaneCellsFirst, kLaneCellsLast = rsfast::kLaneCellsLast;
+  static constexpr int kLaneCellsFirst = rsfast::kLaneCellsFirst, kLaneCellsStep = rsfast::kLaneCellsStep,
+                       kLaneCellsLast = rsfast::kLaneCellsLast;
   static constexpr double kLanePast = rsfast::kLanePast;
-  template <int kCells, class P>
-  RSFAST_HD static bool try_lane(const P p, const SlotWords<kBlocks>& w, T& x) {
+  static constexpr int kLaneKinds = 1;
+  template <int kFrom, int kTo, int kKind, class P>
+  RSFAST_HD static bool try_lane(const P p, const SlotWords<kBlocks>& w, LaneCells& s, T& x) {
     const double lam = (double)p[0];
     const bool inv = lam < kPoissonInversionMax;
     const double l = inv ? lam : 0.0;  // keeps other rows' arithmetic finite
-    const double c = inversion_count_lanes<kCells>(fast_exp(-l), inversion_uniform_lanes<T>(w), PoissonFactor{l});
-    const bool in = c < (double)kCells;
-    x = (T)(in ? c : kLanePast);
+    inversion_count_lanes<kFrom, kTo>(s, kFrom == 0 ? fast_exp(-l) : 0.0, inversion_uniform_lanes<T>(w), PoissonFactor{l});
+    const bool in = s.c < (double)kTo;
+    x = (T)(in ? s.c : kLanePast);
     return inv && in;
   }
-  // Whether try_lane may decide a try of this valid row (the per-element
-  // check loop skips the lane pass for chunks without one).
-  template <class P>
+  // Whether the lane pass of kind kKind may decide a try of this valid row
+  // (the per-element check loop skips a pass for chunks without one).
+  template <int kKind, class P>
   RSFAST_HD static bool lane_row(const P& p) {
-    return (double)p[0] < kPoissonInversionMax;
+    return p[0] < T(kPoissonInversionMax);  // a hint (see BinomialLaw::lane_row)
   }
 };
 
 // ---------------------------------------------------------------- Binomial
+
+// q^n for an integer n in [0, 128): the product of q^(2^b) over the bits of
+// n (read from the mantissa of n + 2^52), branch-free. With q = 1 - p
+// rounded, within (n + 14) 2^-53 of (1 - p)^n relatively (measured against
+// exact rationals; the rounding of 1 - p, raised to the n, dominates).
+RSFAST_HD double pow_small(double q, double n) {
+  const uint64_t bits = double_bits(n + 4503599627370496.0);
+  double acc = 1.0, s = q;
+  for (int b = 0; b < 7; ++b) {
+    acc = acc * ((bits & (1ull << b)) ? s : 1.0);
+    s = s * s;
+  }
+  return acc;
+}
+
+// The first inversion cell (1 - p)^n, p <= 1/2: by squaring below
+// kBinomialPowMax, else exp(n log1p(-p)) (without the rounding of 1 - p).
+// Both computed, then chosen: branch-free, for SIMD lanes (np < 10 keeps
+// both finite).
+RSFAST_HD double binomial_p0(double n, double p) {
+  const double by_squares = pow_small(1.0 - p, n);
+  const double by_exp = fast_exp(n * fast_log1p(-p));
+  return n < kBinomialPowMax ? by_squares : by_exp;
+}
 
 // p_{j+1} / p_j of Binomial(n, p), r = p / (1 - p); 0 at j = n, so the cells
 // past n add nothing.
@@ -319,8 +356,7 @@ RSFAST_HD BinomialPrep binomial_prepare(double n, double prob, bool light = fals
   q.r = p / qq;
   if (n * p < kBinomialInversionMax) {
     q.mode = 1;
-    // (1 - p)^n without the rounding of 1 - p
-    q.inv = inversion_table(fast_exp(n * fast_log1p(-p)), BinomialFactor{n, q.r});
+    q.inv = inversion_table(binomial_p0(n, p), BinomialFactor{n, q.r});
     return q;
   }
   // Hörmann (1993), BTRS step 0.
@@ -412,34 +448,50 @@ struct BinomialLaw {
     return ok;
   }
 
-  // The per-element path's SIMD pass, as PoissonLaw::try_lane: true, with x,
-  // for a constant row or an inversion row whose draw is among the first
-  // kCells cells (the arithmetic of binomial_prepare and try_once); x =
-  // kLanePast for an inversion row whose draw lies past them.
-  static constexpr int kLaneCellsFirst = rsfast::kLaneCellsFirst, kLaneCellsLast = rsfast::kLaneCellsLast;
+  // The per-element path's SIMD passes, as PoissonLaw::try_lane: true, with
+  // x, for a constant row or an inversion row of the pass's kind whose draw
+  // is among cells 0 .. kTo - 1 (the arithmetic of binomial_prepare and
+  // try_once); x = kLanePast for such a row whose draw lies past them. Kind
+  // 1: inversion rows with n < kBinomialPowMax, the first cell by squaring;
+  // kind 2: the others, by exp and log. (One pass computing both and
+  // choosing per lane was left scalar by GCC 12.)
+  static constexpr int kLaneCellsFirst = rsfast::kLaneCellsFirst, kLaneCellsStep = rsfast::kLaneCellsStep,
+                       kLaneCellsLast = rsfast::kLaneCellsLast;
   static constexpr double kLanePast = rsfast::kLanePast;
-  template <int kCells, class P>
-  RSFAST_HD static bool try_lane(const P p, const SlotWords<kBlocks>& w, T& x) {
+  static constexpr int kLaneKinds = 2;
+  template <int kFrom, int kTo, int kKind, class P>
+  RSFAST_HD static bool try_lane(const P p, const SlotWords<kBlocks>& w, LaneCells& s, T& x) {
     const double n = (double)p[0], prob = (double)p[1];
     const bool flip = prob > 0.5;
     const double pr = flip ? 1.0 - prob : prob;
     const bool constant = n <= 0.0 || pr <= 0.0;
-    const bool inv = !constant && n * pr < kBinomialInversionMax;
-    const double nn = inv ? n : 1.0, pp = inv ? pr : 0.25;  // keeps other rows' arithmetic finite
+    const bool inv = !constant && n * pr < kBinomialInversionMax && (n < kBinomialPowMax) == (kKind == 1);
+    // Other rows' arithmetic (discarded) runs on Binomial(1, 1/4). The
+    // stand-ins are not constants (0 times a parameter does not fold): from
+    // constants GCC builds those rows' cells apart and blends every cell.
+    const double z = 0.0 * prob;
+    const double nn = inv ? n : 1.0 + z, pp = inv ? pr : 0.25 + z;
     const double r = pp / (1.0 - pp);
-    const double c = inversion_count_lanes<kCells>(fast_exp(nn * fast_log1p(-pp)), inversion_uniform_lanes<T>(w),
-                                                   BinomialFactor{nn, r});
-    const double k = constant ? 0.0 : c;
-    const bool in = c < (double)kCells;
+    double p0 = 0.0;  // binomial_p0, by the kind's branch
+    if constexpr (kFrom == 0) p0 = kKind == 1 ? pow_small(1.0 - pp, nn) : fast_exp(nn * fast_log1p(-pp));
+    inversion_count_lanes<kFrom, kTo>(s, p0, inversion_uniform_lanes<T>(w), BinomialFactor{nn, r});
+    const double k = constant ? 0.0 : s.c;
+    const bool in = s.c < (double)kTo;
     x = (T)(in ? (flip ? n - k : k) : kLanePast);
     return constant || (inv && in);
   }
-  // Whether try_lane may decide a try of this valid row.
-  template <class P>
+  // Whether the lane pass of kind kKind may decide a try of this valid row.
+  // In T: a hint only (a row the passes skip takes the scalar try, with the
+  // same value), so float32 rows are checked in float32 lanes.
+  template <int kKind, class P>
   RSFAST_HD static bool lane_row(const P& p) {
-    const double n = (double)p[0], prob = (double)p[1];
-    const double pr = prob > 0.5 ? 1.0 - prob : prob;
-    return (n <= 0.0) | (pr <= 0.0) | (n * pr < kBinomialInversionMax);
+    const T n = p[0], prob = p[1];
+    const T pr = prob > T(0.5) ? T(1) - prob : prob;
+    const bool inv = n * pr < T(kBinomialInversionMax);
+    if constexpr (kKind == 1)
+      return (n <= T(0)) | (pr <= T(0)) | (inv & (n < T(kBinomialPowMax)));
+    else
+      return inv & (n >= T(kBinomialPowMax)) & (pr > T(0));
   }
 };
 
