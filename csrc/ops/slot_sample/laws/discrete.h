@@ -61,6 +61,14 @@ constexpr int kLaneCellsLast = 16;
 // try_lane's x for a draw past the lanes' cells (never a count).
 constexpr double kLanePast = -2.0;
 
+// The lane-pass constants of the discrete laws, as the CPU driver reads them
+// (Law::kLaneCellsFirst, ...).
+struct InversionLanes {
+  static constexpr int kLaneCellsFirst = rsfast::kLaneCellsFirst, kLaneCellsStep = rsfast::kLaneCellsStep,
+                       kLaneCellsLast = rsfast::kLaneCellsLast;
+  static constexpr double kLanePast = rsfast::kLanePast;
+};
+
 // fc(k) for k = 0..15 (computed to 40 digits); a Stirling series above.
 RSFAST_HD double stirling_correction(double k) {
   if (k < 16.0) {
@@ -222,7 +230,7 @@ RSFAST_HD bool poisson_ptrs(const PoissonPrep& q, double u, double v, double& k)
 }
 
 template <typename T>
-struct PoissonLaw {
+struct PoissonLaw : InversionLanes {
   static constexpr int kParams = 1;  // rate
   static constexpr int kBlocks = 1;
   using Prep = PoissonPrep;
@@ -263,9 +271,6 @@ struct PoissonLaw {
   // One kind of pass (kKind 1).
   // (A bool and a sentinel, not a three-valued int: GCC 12 did not
   // vectorise the float32 Binomial with the int.)
-  static constexpr int kLaneCellsFirst = rsfast::kLaneCellsFirst, kLaneCellsStep = rsfast::kLaneCellsStep,
-                       kLaneCellsLast = rsfast::kLaneCellsLast;
-  static constexpr double kLanePast = rsfast::kLanePast;
   static constexpr int kLaneKinds = 1;
   template <int kFrom, int kTo, int kKind, class P>
   RSFAST_HD static bool try_lane(const P p, const SlotWords<kBlocks>& w, LaneCells& s, T& x) {
@@ -403,7 +408,7 @@ RSFAST_HD bool binomial_btrs(const BinomialPrep& q, double u, double v, double& 
 }
 
 template <typename T>
-struct BinomialLaw {
+struct BinomialLaw : InversionLanes {
   static constexpr int kParams = 2;  // total_count, probs
   static constexpr int kBlocks = 1;
   using Prep = BinomialPrep;
@@ -455,9 +460,6 @@ struct BinomialLaw {
   // 1: inversion rows with n < kBinomialPowMax, the first cell by squaring;
   // kind 2: the others, by exp and log. (One pass computing both and
   // choosing per lane was left scalar by GCC 12.)
-  static constexpr int kLaneCellsFirst = rsfast::kLaneCellsFirst, kLaneCellsStep = rsfast::kLaneCellsStep,
-                       kLaneCellsLast = rsfast::kLaneCellsLast;
-  static constexpr double kLanePast = rsfast::kLanePast;
   static constexpr int kLaneKinds = 2;
   template <int kFrom, int kTo, int kKind, class P>
   RSFAST_HD static bool try_lane(const P p, const SlotWords<kBlocks>& w, LaneCells& s, T& x) {
