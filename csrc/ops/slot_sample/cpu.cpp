@@ -165,7 +165,11 @@ __attribute__((noinline)) void lane_tries(const double (&pr)[NP][kW], const uint
       w0.w[m] = w[m][l];
       w1.w[m] = w[m][l + H];
     }
-    LaneCells s0{st.p[l], st.F[l], st.c[l]}, s1{st.p[l + H], st.F[l + H], st.c[l + H]};
+    LaneCells s0{}, s1{};
+    if constexpr (kFrom > 0) {  // resumed: the cells so far
+      s0 = LaneCells{st.p[l], st.F[l], st.c[l]};
+      s1 = LaneCells{st.p[l + H], st.F[l + H], st.c[l + H]};
+    }
     done[l] = Law::template try_lane<kFrom, kTo, kKind>(LaneParams<double>{&pr[0][l]}, w0, s0, val[l]) ? 1 : 0;
     done[l + H] = Law::template try_lane<kFrom, kTo, kKind>(LaneParams<double>{&pr[0][l + H]}, w1, s1, val[l + H]) ? 1 : 0;
     st.p[l] = s0.p, st.F[l] = s0.F, st.c[l] = s0.c;
@@ -313,8 +317,7 @@ int64_t run_chunk(const SlotArgs& a, const typename Law::Prep* preps, const T* c
         // one try, and a stored Prep array (100+ bytes an element) cost more
         // to write and read back than prepare itself. A law's try_lane first
         // decides what it can in SIMD lanes (the same values): over the first
-        // cells, then over more for a group with a draw past them (the
-        // costly e^-rate or (1 - p)^n is recomputed there, rarely).
+        // cells, then over more, resumed, for a group with a draw past them.
         alignas(64) int done[kW] = {};  // 1: decided in the lanes
         if constexpr (SlotLaneTry<Law, T>::value) {
           if (lane_kinds != 0 && t == 0) {  // inversion never rejects: later rounds hold none of its rows
