@@ -52,7 +52,7 @@ constexpr int kInversionMaxCells = 120;
 // exit branch once per draw).
 constexpr int kInversionTable = 8;
 // Cells counted in SIMD lanes by the per-element path (try_lane): the first
-// 8 in every lane group (P(X >= 8) < 2 % for a mean up to 3), 4 more at a
+// 10 in every lane group (P(X >= 10) < 1 % for a mean up to 4), 3 more at a
 // time for a group with a draw past them (resumed, not rebuilt), up to 16
 // (P(X >= 16) < 5 % for a mean below 10); then the scalar search.
 constexpr int kLaneCellsFirst = 10;
@@ -308,12 +308,9 @@ RSFAST_HD double pow_small(double q, double n) {
 
 // The first inversion cell (1 - p)^n, p <= 1/2: by squaring below
 // kBinomialPowMax, else exp(n log1p(-p)) (without the rounding of 1 - p).
-// Both computed, then chosen: branch-free, for SIMD lanes (np < 10 keeps
-// both finite).
+// The SIMD lanes run each branch in a pass of its own (BinomialLaw::try_lane).
 RSFAST_HD double binomial_p0(double n, double p) {
-  const double by_squares = pow_small(1.0 - p, n);
-  const double by_exp = fast_exp(n * fast_log1p(-p));
-  return n < kBinomialPowMax ? by_squares : by_exp;
+  return n < kBinomialPowMax ? pow_small(1.0 - p, n) : fast_exp(n * fast_log1p(-p));
 }
 
 // p_{j+1} / p_j of Binomial(n, p), r = p / (1 - p); 0 at j = n, so the cells
